@@ -1,0 +1,53 @@
+# The book's commands. Everything runs from one virtual environment, .venv, built from
+# requirements.txt; each target below makes sure it exists and is current first.
+#   make book     build the website into _build/html
+#   make test     the whole test suite (what CI runs)
+#   make lab      open the notebooks in JupyterLab
+#   make execute  re-run every notebook in place to refresh its stored outputs
+#   make bench    time set-up, build and tests on this machine
+#   make clean    remove the build and caches (keeps .venv)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Touched after a successful install: make re-installs when requirements.txt is newer.
+READY  := $(VENV)/.ready
+
+.PHONY: book test lab execute bench clean venv
+.DEFAULT_GOAL := book
+
+venv: $(READY)
+
+$(READY): requirements.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { \
+	  echo "error: '$(PYTHON)' was not found. Install Python 3.11 or newer, or run: make PYTHON=/path/to/python3"; exit 1; }
+	@$(PYTHON) tools/check_python.py
+	@if [ ! -x $(BIN)/python ] || ! $(BIN)/python -c '' 2>/dev/null; then \
+	  rm -rf $(VENV) && echo "Creating $(VENV) ..." && \
+	  $(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed. On Debian/Ubuntu: apt-get install python3-venv"; exit 1; }; \
+	fi
+	@echo "Installing requirements.txt into $(VENV) ..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt || { \
+	  echo "error: installing requirements.txt into $(VENV) failed (pip's message is above). Fix the cause and run make again."; exit 1; }
+	@touch $@
+
+book: $(READY)
+	$(BIN)/jupyter-book build . -n -W --keep-going
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+test: $(READY)
+	$(BIN)/python -m pytest
+
+# Jupyter refuses to run as root unless told; containers and CI machines often are root.
+lab: $(READY)
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/book \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
+
+execute: $(READY)
+	$(BIN)/python tools/execute.py $(NB)
+
+bench:
+	$(PYTHON) tools/bench.py
+
+clean:
+	rm -rf _build reports .pytest_cache .ruff_cache

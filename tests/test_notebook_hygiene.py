@@ -1,0 +1,146 @@
+"""Stored notebooks are complete, current-looking and portable.
+
+nbval compares the outputs that are stored; it silently compares nothing for a cell that has
+none, and it cannot tell a notebook that was run out of order. These checks close those gaps and
+keep machine-specific noise out of the files that the website shows.
+"""
+import ast
+import io
+
+import nbformat
+import pytest
+
+from book import ROOT, notebooks
+
+NOTEBOOKS = notebooks()
+IDS = [path.name for path in NOTEBOOKS]
+
+# Tags a code cell may carry. nbval's own tags (nbval-skip, nbval-ignore-output, ...) are not
+# here on purpose: each would switch off the comparison for a cell, and a reason must be given
+# in a comment instead (see test_ignored_output_says_why).
+ALLOWED_TAGS = {"raises-exception", "hide-input", "hide-output", "hide-cell", "remove-input"}
+# Statements that produce no output by nature. A cell made only of these may store no output;
+# any other cell must show something, so that nbval has something to compare.
+QUIET_STATEMENTS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
+
+
+def code_cells(nb):
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=IDS)
+def nb(request):
+    return nbformat.read(request.param, as_version=4)
+
+
+def test_book_has_notebooks():
+    assert NOTEBOOKS, "no notebooks found through _toc.yml"
+
+
+def test_executed_in_order_from_a_fresh_kernel(nb):
+    counts = [cell.execution_count for cell in code_cells(nb)]
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"execution counts {counts}: run the notebook top to bottom (make execute)"
+    )
+
+
+def test_every_cell_that_should_show_something_does(nb):
+    silent = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or cell.outputs:
+            continue
+        body = ast.parse(cell.source).body
+        if not body or not all(isinstance(stmt, QUIET_STATEMENTS) for stmt in body):
+            silent.append(index)
+    assert not silent, (
+        f"cells {silent} store no output, so nbval would check nothing there: "
+        "end them with a value, a print or an assert whose result is shown"
+    )
+
+
+def test_errors_only_where_expected(nb):
+    for index, cell in enumerate(code_cells(nb)):
+        expected = "raises-exception" in cell.metadata.get("tags", [])
+        raised = any(output.output_type == "error" for output in cell.outputs)
+        assert raised == expected, (
+            f"code cell {index}: "
+            + ("tagged raises-exception but raised nothing" if expected else "stored an error")
+        )
+
+
+def test_no_stderr_in_outputs(nb):
+    # A warning printed by torch or numpy would be shown to every reader as red text.
+    for index, cell in enumerate(code_cells(nb)):
+        streams = [o for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
+        assert not streams, f"code cell {index} wrote to stderr: {streams[0].text[:200]!r}"
+
+
+def test_no_plotting_reprs(nb):
+    # A cell ending in ax.set_title(...) shows "Text(0.5, 1.0, ...)" above the figure. A trailing
+    # ";" hides it when the notebook is run in Jupyter, but not under nbval, which runs cells with
+    # store_history=False (IPython looks for the ";" in the history). End plots with plt.show().
+    for index, cell in enumerate(code_cells(nb)):
+        for output in cell.outputs:
+            text = output.get("data", {}).get("text/plain", "")
+            assert not text.startswith(("Text(", "[<matplotlib", "<matplotlib")), (
+                f"code cell {index} shows a matplotlib repr {text[:60]!r}: end it with plt.show()"
+            )
+
+
+def test_only_known_tags(nb):
+    for index, cell in enumerate(nb.cells):
+        unknown = set(cell.metadata.get("tags", [])) - ALLOWED_TAGS
+        assert not unknown, f"cell {index} has tags {unknown}; allowed: {sorted(ALLOWED_TAGS)}"
+
+
+def test_ignored_output_says_why(nb):
+    for index, cell in enumerate(code_cells(nb)):
+        lines = cell.source.splitlines()
+        for number, line in enumerate(lines):
+            if line.strip() == "# NBVAL_IGNORE_OUTPUT":
+                reason = lines[number + 1].strip() if number + 1 < len(lines) else ""
+                assert reason.startswith("#") and len(reason) > 10, (
+                    f"code cell {index}: NBVAL_IGNORE_OUTPUT needs a comment on the next line "
+                    "saying why the output varies"
+                )
+            assert "NBVAL_SKIP" not in line, f"code cell {index}: NBVAL_SKIP hides it from nbval"
+
+
+def test_figures_have_alt_text(nb):
+    for index, cell in enumerate(code_cells(nb)):
+        images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+        if images:
+            alt = cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
+            assert len(alt) > 20, f"code cell {index} draws a figure but has no alt text"
+
+
+def test_kernel_is_python3(nb):
+    assert nb.metadata.kernelspec.name == "python3"
+
+
+def test_no_volatile_or_private_metadata(nb):
+    assert set(nb.metadata) <= {"kernelspec", "language_info"}, sorted(nb.metadata)
+    assert "version" not in nb.metadata.get("language_info", {}), "language_info.version varies"
+    for index, cell in enumerate(nb.cells):
+        extra = set(cell.metadata) - {"tags", "mystnb"}
+        assert not extra, f"cell {index} carries metadata {sorted(extra)} (timing, widgets, ...)"
+
+
+def test_no_local_paths_in_outputs(nb):
+    # Tracebacks and reprs can leak the author's file system; tools/execute.py trims them.
+    leaks = (str(ROOT), "site-packages", "/home/", "/root/", "/Users/")
+    for index, cell in enumerate(code_cells(nb)):
+        text = nbformat.writes(nbformat.from_dict({"outputs": cell.outputs}))
+        found = [leak for leak in leaks if leak in text]
+        assert not found, f"code cell {index} output contains {found}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_valid_and_normalised_json(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    buffer = io.StringIO()
+    nbformat.write(nb, buffer)
+    assert path.read_text(encoding="utf-8") == buffer.getvalue(), (
+        "the file is not in nbformat's canonical form: run make execute to rewrite it"
+    )

@@ -1,0 +1,102 @@
+"""`make bench`: how long the book takes to set up, build and test on this machine.
+
+Prints, for the machine it runs on:
+  - set-up time from nothing: a new virtual environment from requirements.txt (pip's cache
+    is used when present, as on a reader's second install);
+  - a clean build of the website;
+  - nbval per notebook, and the whole test suite (`pytest`, as `make test` runs it);
+  - peak memory (RSS) of the whole test run, all its processes together at their peak.
+A benchmark, not a test: it asserts nothing. Run it on an idle machine.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from book import ROOT, notebooks  # noqa: E402
+
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+
+
+def timed(command, **kwargs):
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, **kwargs)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(map(str, command))}\n{result.stdout[-3000:]}{result.stderr}")
+    return seconds
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and all its descendants, from /proc (Linux)."""
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            with open(f"/proc/{current}/task/{current}/children") as children:
+                stack.extend(int(child) for child in children.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total / 1024
+
+
+def timed_with_peak_memory(command):
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    peak = 0.0
+
+    def sample():
+        nonlocal peak
+        while process.poll() is None:
+            peak = max(peak, tree_rss_mib(process.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    output = process.communicate()[0].decode()
+    sampler.join()
+    if process.returncode != 0:
+        sys.exit(f"test suite failed:\n{output[-3000:]}")
+    return time.perf_counter() - start, peak
+
+
+def main() -> None:
+    print(f"machine: {os.cpu_count()} CPUs, {sys.platform}")
+    with tempfile.TemporaryDirectory() as scratch:
+        venv = Path(scratch) / "venv"
+        seconds = timed([sys.executable, "-m", "venv", venv])
+        seconds += timed([venv / "bin" / "python", "-m", "pip", "install", "--quiet",
+                          "--disable-pip-version-check", "-r", "requirements.txt"])
+        print(f"set-up from nothing (new venv + pip install -r requirements.txt): {seconds:.0f} s",
+              flush=True)
+
+    if not VENV_PYTHON.exists():
+        sys.exit("run `make venv` first: the remaining figures use .venv")
+    bin_dir = VENV_PYTHON.parent
+    with tempfile.TemporaryDirectory() as out:
+        seconds = timed([bin_dir / "jupyter-book", "build", ROOT, "--path-output", out,
+                         "-n", "-W", "--keep-going"])
+    print(f"clean build of the website: {seconds:.1f} s", flush=True)
+
+    for path in notebooks():
+        seconds = timed([VENV_PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o",
+                         "addopts=--nbval --nbval-current-env --nbval-sanitize-with "
+                         "tests/sanitize.cfg", path.relative_to(ROOT)])
+        print(f"nbval {path.name}: {seconds:.1f} s", flush=True)
+
+    seconds, peak = timed_with_peak_memory([VENV_PYTHON, "-m", "pytest", "-q"])
+    print(f"whole test suite (make test after set-up): {seconds:.1f} s, peak memory {peak:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Re-run every chapter notebook top to bottom, in place, so its stored outputs are current.
+
+    make execute                  # every notebook in _toc.yml
+    make execute NB=book/01-matmul.ipynb   (or: .venv/bin/python tools/execute.py PATH...)
+
+The stored notebook is what the website shows and what nbval checks, so this writes it in a
+fixed, machine-independent form: running it twice changes no byte.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from book import ROOT, notebooks
+
+# Metadata kept in the file. Everything else the kernel or an editor adds (the Python version,
+# timings, widget state) differs between machines and runs, so it is dropped.
+LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+def _trim_traceback(output: dict) -> None:
+    """Keep the frames of the notebook's own code and the final message of an error.
+
+    Frames inside installed packages name paths on the machine that ran the notebook
+    (its virtual environment) and change with every torch release; readers need the
+    line of their code that failed and the message, which nbval checks (ename, evalue).
+    """
+    frames = output["traceback"]
+    output["traceback"] = [
+        frame for frame in frames[:-1] if "site-packages" not in frame and str(ROOT) not in frame
+    ] + frames[-1:]
+
+
+def normalise(nb: nbformat.NotebookNode) -> None:
+    nb.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO})
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                _trim_traceback(output)
+
+
+def execute(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,
+    )
+    client.execute()
+    normalise(nb)
+    nbformat.write(nb, path)
+
+
+def main(argv: list[str]) -> int:
+    paths = [Path(arg).resolve() for arg in argv] or notebooks()
+    for path in paths:
+        print(f"executing {path.relative_to(ROOT)}", flush=True)
+        execute(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
