@@ -20,5 +20,7 @@ def test_ruff():
 
 def test_codespell():
     files = ("book", "tools", "tests", "README.md", "_config.yml", "_toc.yml")
-    result = run(BIN / "codespell", *files)
+    # Figures are stored in the notebooks as base64 PNG, whose random letters codespell would
+    # read as misspelled words: skip those strings.
+    result = run(BIN / "codespell", "--ignore-regex", r'"image/png": "[^"]*"', *files)
     assert result.returncode == 0, result.stdout + result.stderr
