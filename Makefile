@@ -31,8 +31,9 @@ $(READY): requirements.txt
 	  echo "error: installing requirements.txt into $(VENV) failed (pip's message is above). Fix the cause and run make again."; exit 1; }
 	@touch $@
 
+# --all: a full rebuild (a few seconds); an incremental one can keep stale copies of _static/.
 book: $(READY)
-	$(BIN)/jupyter-book build . -n -W --keep-going
+	$(BIN)/jupyter-book build . --all -n -W --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 test: $(READY)
