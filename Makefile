@@ -37,6 +37,7 @@ book: $(READY)
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 test: $(READY)
+	@tools/ensure_browser.sh
 	$(BIN)/python -m pytest
 
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.

@@ -1,5 +1,37 @@
-"""Shared set-up: make tools/ importable, so the tests read the book the same way the tools do."""
+"""Shared set-up for the tests.
+
+tools/ is put on the import path, so the tests read the book (its table of contents) the same
+way the tools do. The website fixtures build the book once per test worker, serve it on loopback
+and open it in headless Chromium; see tests/website.py.
+"""
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+
+import website  # noqa: E402  (tests/website.py, found through pytest's rootdir-relative path)
+
+
+@pytest.fixture(scope="session")
+def site_html(tmp_path_factory):
+    """The html folder of a fresh build of the book."""
+    return website.build(tmp_path_factory.mktemp("site"))
+
+
+@pytest.fixture(scope="session")
+def site_url(site_html):
+    with website.serve(site_html) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=website.chromium_path(), args=website.CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -14,12 +14,13 @@ def run(*command):
 
 def test_ruff():
     # ruff reads .ipynb itself (pyproject.toml: extend-include), cell by cell.
-    result = run(BIN / "ruff", "check", "--no-cache", "book", "tools", "tests")
+    result = run(BIN / "ruff", "check", "--no-cache", "book", "tools", "tests", "_ext")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_codespell():
-    files = ("book", "tools", "tests", "README.md", "_config.yml", "_toc.yml")
+    files = ("book", "tools", "tests", "_ext", "_templates", "_static", "README.md",
+             "_config.yml", "_toc.yml")
     # Figures are stored in the notebooks as base64 PNG, whose random letters codespell would
     # read as misspelled words: skip those strings.
     result = run(BIN / "codespell", "--ignore-regex", r'"image/png": "[^"]*"', *files)
