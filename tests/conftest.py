@@ -2,7 +2,7 @@
 
 tools/ is put on the import path, so the tests read the book (its table of contents) the same
 way the tools do. The website fixtures build the book once per test worker, serve it on loopback
-and open it in headless Chromium; see tests/website.py.
+and open it in headless Chromium; see tools/website.py.
 """
 import sys
 from pathlib import Path
@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
-import website  # noqa: E402  (tests/website.py, found through pytest's rootdir-relative path)
+import website  # noqa: E402  (tools/website.py)
 
 
 @pytest.fixture(scope="session")

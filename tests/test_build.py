@@ -1,6 +1,6 @@
 """The website builds from a clean state with zero warnings, and every page in _toc.yml exists.
 
-The build itself (tests/website.py) runs `jupyter-book build -n -W --keep-going` into a fresh
+The build itself (tools/website.py) runs `jupyter-book build -n -W --keep-going` into a fresh
 folder: -n reports every broken reference, -W turns any warning into a failure, --keep-going
 reports them all at once.
 """

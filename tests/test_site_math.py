@@ -15,9 +15,20 @@ def test_math_is_typeset(browser, site_url, path):
         const maths = [...document.querySelectorAll('.math')];
         const raw = maths.filter(m => !m.querySelector('mjx-container'))
                          .map(m => m.textContent.trim().slice(0, 60));
-        return {count: maths.length, raw};
+        // MathJax shows an unknown macro as an error box instead of the formula.
+        const errors = [...document.querySelectorAll('mjx-merror')]
+                         .map(e => e.getAttribute('data-mjx-error'));
+        // Delimiters outside any formula (and outside code) mean math that was never parsed.
+        const article = (document.querySelector('article') || document.body).cloneNode(true);
+        article.querySelectorAll('pre, code, .math, mjx-container').forEach(e => e.remove());
+        const text = article.textContent;
+        const slash = String.fromCharCode(92);
+        const stray = [slash + '(', slash + '[', '$$'].filter(d => text.includes(d));
+        return {count: maths.length, raw, errors, stray};
     }""")
     page.close()
     assert result["raw"] == [], f"formulas left as raw LaTeX: {result['raw']}"
+    assert result["errors"] == [], f"MathJax errors: {result['errors']}"
+    assert result["stray"] == [], f"math delimiters outside formulas: {result['stray']}"
     if path in PAGES_WITH_MATH:
         assert result["count"] > 0, "this page has formulas, but none was found"

@@ -5,7 +5,10 @@ Prints, for the machine it runs on:
     is used when present, as on a reader's second install);
   - a clean build of the website;
   - nbval per notebook, and the whole test suite (`pytest`, as `make test` runs it);
-  - peak memory (RSS) of the whole test run, all its processes together at their peak.
+  - peak memory (RSS) of the whole test run, all its processes together at their peak;
+  - for every page of the website: its HTML bytes, the bytes of its images, the bytes a browser
+    transfers on a first visit (theme, scripts, fonts and MathJax included, from the browser's
+    own resource timings), and the time to the load event, served from 127.0.0.1.
 A benchmark, not a test: it asserts nothing. Run it on an idle machine.
 """
 from __future__ import annotations
@@ -96,6 +99,9 @@ def main() -> None:
 
     seconds, peak = timed_with_peak_memory([VENV_PYTHON, "-m", "pytest", "-q"])
     print(f"whole test suite (make test after set-up): {seconds:.1f} s, peak memory {peak:.0f} MiB")
+
+    # The website's weight is measured from .venv's Python, which has Playwright.
+    subprocess.run([VENV_PYTHON, Path(__file__).with_name("bench_site.py")], cwd=ROOT, check=True)
 
 
 if __name__ == "__main__":
