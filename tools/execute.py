@@ -1,13 +1,17 @@
 """Re-run every chapter notebook top to bottom, in place, so its stored outputs are current.
 
-    make execute                  # every notebook in _toc.yml
-    make execute NB=book/01-matmul.ipynb   (or: .venv/bin/python tools/execute.py PATH...)
+    make execute                             # every notebook in _toc.yml
+    make execute NB=book/01-matmul.ipynb     # one (or: .venv/bin/python tools/execute.py PATH...)
+    make execute REFRESH=1                   # also re-record outputs that vary (timings)
 
 The stored notebook is what the website shows and what nbval checks, so this writes it in a
-fixed, machine-independent form: running it twice changes no byte.
+fixed, machine-independent form, and running it twice changes no byte. Outputs that differ on
+every run by nature (cells marked `# NBVAL_IGNORE_OUTPUT`, which nbval does not compare: timings)
+are kept as stored, unless REFRESH is set or the cell's code changed.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -44,8 +48,15 @@ def normalise(nb: nbformat.NotebookNode) -> None:
                 _trim_traceback(output)
 
 
-def execute(path: Path) -> None:
+def varies(cell) -> bool:
+    return cell.cell_type == "code" and any(
+        line.strip() == "# NBVAL_IGNORE_OUTPUT" for line in cell.source.splitlines())
+
+
+def execute(path: Path, refresh: bool = False) -> None:
     nb = nbformat.read(path, as_version=4)
+    # Outputs that vary by nature, keyed by the cell's code: restored after the run.
+    kept = {cell.source: cell.outputs for cell in nb.cells if varies(cell) and cell.outputs}
     client = NotebookClient(
         nb,
         timeout=600,
@@ -54,15 +65,20 @@ def execute(path: Path) -> None:
         record_timing=False,
     )
     client.execute()
+    if not refresh:
+        for cell in nb.cells:
+            if varies(cell) and cell.source in kept:
+                cell.outputs = kept[cell.source]
     normalise(nb)
     nbformat.write(nb, path)
 
 
 def main(argv: list[str]) -> int:
     paths = [Path(arg).resolve() for arg in argv] or notebooks()
+    refresh = bool(os.environ.get("REFRESH"))
     for path in paths:
         print(f"executing {path.relative_to(ROOT)}", flush=True)
-        execute(path)
+        execute(path, refresh=refresh)
     return 0
 
 
