@@ -48,8 +48,9 @@ lab: $(READY)
 execute: $(READY)
 	$(BIN)/python tools/execute.py $(NB)
 
-bench:
-	$(PYTHON) tools/bench.py
+bench: $(READY)
+	@tools/ensure_browser.sh
+	$(BIN)/python tools/bench.py
 
 clean:
 	rm -rf _build reports .pytest_cache .ruff_cache

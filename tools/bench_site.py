@@ -1,6 +1,7 @@
 """Page weight and load time of the built website, as a first-time reader gets it.
 
-Run by `make bench` (tools/bench.py) with .venv's Python. Each page is opened in a fresh browser
+Called by `make bench` (tools/bench.py); runs alone too:
+`.venv/bin/python tools/bench_site.py`. Each page is opened in a fresh browser
 context (empty cache) from a local server; the transferred bytes come from the browser's
 Resource Timing entries, so they include everything the page loads.
 """
