@@ -75,6 +75,15 @@ def test_no_stderr_in_outputs(nb):
         assert not streams, f"code cell {index} wrote to stderr: {streams[0].text[:200]!r}"
 
 
+def test_streams_are_merged(nb):
+    # Whether a print arrives as one stream message or several depends on kernel timing;
+    # tools/execute.py merges them so that re-running a notebook changes no byte.
+    for index, cell in enumerate(code_cells(nb)):
+        names = [o.name if o.output_type == "stream" else None for o in cell.outputs]
+        split = any(a is not None and a == b for a, b in zip(names, names[1:], strict=False))
+        assert not split, f"code cell {index} stores a split stream: run make execute"
+
+
 def test_no_plotting_reprs(nb):
     # A cell ending in ax.set_title(...) shows "Text(0.5, 1.0, ...)" above the figure. A trailing
     # ";" hides it when the notebook is run in Jupyter, but not under nbval, which runs cells with

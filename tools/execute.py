@@ -63,6 +63,9 @@ def execute(path: Path, refresh: bool = False) -> None:
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=False,
+        # A print can reach the notebook as one stream message or as several, depending on when
+        # the kernel flushes; merging consecutive ones keeps the stored file the same every run.
+        coalesce_streams=True,
     )
     client.execute()
     if not refresh:
