@@ -5,6 +5,7 @@
 #   make lab      open the notebooks in JupyterLab
 #   make execute  re-run every notebook in place to refresh its stored outputs
 #   make bench    time set-up, build and tests on this machine
+#   make gpu-wheels  the notebook runner as wheels, for a GPU machine without PyPI (tools/gpu_check.sh)
 #   make clean    remove the build and caches (keeps .venv)
 
 PYTHON ?= python3
@@ -13,7 +14,7 @@ BIN    := $(VENV)/bin
 # Touched after a successful install: make re-installs when requirements.txt is newer.
 READY  := $(VENV)/.ready
 
-.PHONY: book test lab execute bench clean venv
+.PHONY: book test lab execute bench gpu-wheels clean venv
 .DEFAULT_GOAL := book
 
 venv: $(READY)
@@ -51,6 +52,9 @@ execute: $(READY)
 bench: $(READY)
 	@tools/ensure_browser.sh
 	$(BIN)/python tools/bench.py
+
+gpu-wheels: $(READY)
+	tools/gpu_wheels.sh
 
 clean:
 	rm -rf _build reports .pytest_cache .ruff_cache

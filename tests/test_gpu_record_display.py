@@ -1,0 +1,86 @@
+"""Chapters 5 and 7 show book/data/gpu-linear.json correctly once a GPU run has written it.
+
+Until a GPU run is recorded, the stored notebooks (which nbval checks) take the "nothing
+recorded" branch, so the code that prints the table, draws the plot and quotes the CUDA message
+would otherwise first run on publication day. Here that code runs on a record made by
+tools/gpu_bench.py on the CPU, completed with the fields only a GPU run fills in (a peak, the
+CUDA message). The record is a test fixture in a temporary folder; nothing of it is published.
+"""
+import json
+
+import gpu_bench
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from book import BOOK
+
+# Stands in for the CUDA message; it starts as chapter 5 asserts a real one does.
+FIXTURE_MESSAGE = "Expected all tensors to be on the same device (test fixture, not PyTorch's text)"
+
+
+def record_cells(chapter: str) -> list:
+    """The chapter's import cell and every code cell that reads or shows the record."""
+    cells = [c for c in nbformat.read(BOOK / chapter, as_version=4).cells if c.cell_type == "code"]
+    picked = [cells[0]] + [c for c in cells[1:] if "record" in c.source]
+    assert len(picked) > 1, f"{chapter} has no cell that reads the GPU record"
+    return picked
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    """Run the record cells of chapters 5 and 7 in one kernel beside a fixture record."""
+    folder = tmp_path_factory.mktemp("book")
+    record = gpu_bench.run(gpu_bench.torch.device("cpu"), batches=(1, 16), sizes=(32,),
+                           min_run_time=0.01)
+    record["device"] = "Test GPU"
+    record["device_mismatch_error"] = FIXTURE_MESSAGE
+    for row in record["results"]:  # a peak twice the best measured rate of that format
+        row["peak_tflops"] = 2 * max(r["tflops"] for r in record["results"]
+                                     if r["format"] == row["format"])
+        row["fraction_of_peak"] = row["tflops"] / row["peak_tflops"]
+    (folder / "data").mkdir()
+    (folder / "data" / "gpu-linear.json").write_text(json.dumps(record))
+
+    chapters = {"05-gpu.ipynb": record_cells("05-gpu.ipynb"),
+                "07-troubleshooting.ipynb": record_cells("07-troubleshooting.ipynb")}
+    # Fresh cells: the two chapters' cell ids would collide in one notebook.
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.source)
+                                         for cells in chapters.values() for c in cells])
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    shown, start = {}, 0
+    for chapter, cells in chapters.items():
+        shown[chapter] = nb.cells[start:start + len(cells)]
+        start += len(cells)
+    return shown
+
+
+def text_of(cells) -> str:
+    return "".join(o.get("text", "") for c in cells for o in c.outputs if o.output_type == "stream")
+
+
+def test_no_cell_fails(outputs):
+    for chapter, cells in outputs.items():
+        errors = [o for c in cells for o in c.outputs if o.output_type == "error"]
+        assert not errors, f"{chapter}: {errors[0].ename}: {errors[0].evalue}"
+
+
+def test_chapter_5_quotes_the_message_and_prints_the_table(outputs):
+    text = text_of(outputs["05-gpu.ipynb"])
+    assert FIXTURE_MESSAGE in text
+    assert "No GPU" not in text
+    assert "TFLOP/s" in text and "of peak" in text
+    # One row per format and layer size, each at half the (fixture) peak or less: 50%.
+    assert text.count("32x32") == 2 and "50%" in text
+
+
+def test_chapter_5_draws_the_plot(outputs):
+    images = [o for c in outputs["05-gpu.ipynb"] for o in c.outputs
+              if "image/png" in o.get("data", {})]
+    assert len(images) == 1
+
+
+def test_chapter_7_quotes_the_message(outputs):
+    text = text_of(outputs["07-troubleshooting.ipynb"])
+    assert FIXTURE_MESSAGE in text and "No GPU" not in text
