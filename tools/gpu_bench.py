@@ -24,8 +24,10 @@ from torch.utils import benchmark
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "book" / "data" / "gpu-linear.json"
 
-# Published dense (not sparse) peak tensor throughput in TFLOP/s, from NVIDIA's data sheets
-# (H100 and H200 SXM: the same chip at the same clocks; A100 SXM). Keyed by a substring of
+# Published dense (not sparse) peak throughput in TFLOP/s: float32 on the CUDA cores, TF32 and
+# bfloat16 on the tensor cores. H100 SXM from NVIDIA's Hopper architecture whitepaper (the H200
+# is the same chip at the same clocks, with more memory); A100 SXM from its data sheet, which
+# gives each figure without and with sparsity. Keyed by a substring of
 # torch.cuda.get_device_name(). A GPU not listed gets no peak line, rather than a guess.
 PEAK_TFLOPS = {
     "H200": {"float32": 66.9, "tf32": 494.7, "bfloat16": 989.4},
@@ -61,7 +63,9 @@ def mismatch_message(device: torch.device) -> str:
 def measure(device, fmt, batch, features, min_run_time):
     dtype = torch.bfloat16 if fmt == "bfloat16" else torch.float32
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = fmt == "tf32"
+        # "high" lets float32 matrix products use TF32 tensor cores; "highest", the default,
+        # does not. Chapter 5 shows this setting.
+        torch.set_float32_matmul_precision("high" if fmt == "tf32" else "highest")
     layer = nn.Linear(features, features, device=device, dtype=dtype)
     x = torch.randn(batch, features, device=device, dtype=dtype)
     with torch.no_grad():
