@@ -23,5 +23,8 @@ def test_codespell():
              "_config.yml", "_toc.yml")
     # Figures are stored in the notebooks as base64 PNG, whose random letters codespell would
     # read as misspelled words: skip those strings.
-    result = run(BIN / "codespell", "--ignore-regex", r'"image/png": "[^"]*"', *files)
+    # _templates/static/webpack-macros.html is the theme's file, kept word for word (its test
+    # compares it with the theme's): its spelling is the theme's.
+    result = run(BIN / "codespell", "--ignore-regex", r'"image/png": "[^"]*"',
+                 "--skip", "webpack-macros.html", *files)
     assert result.returncode == 0, result.stdout + result.stderr
