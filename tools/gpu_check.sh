@@ -47,9 +47,16 @@ if ! "$py" -c 'import nbval, nbclient, ipykernel, yaml' 2>/dev/null; then
   fi
   # Into the machine's own environment (it is thrown away afterwards); pip keeps what is already
   # there when it fits, and takes the rest from .whl/ (no index: this machine reaches none).
+  # If that environment refuses, every wheel goes to a folder of its own on PYTHONPATH, which
+  # the notebook kernels inherit.
   # shellcheck disable=SC2046  # one word per requirement
   "$py" -m pip install --quiet --disable-pip-version-check --no-index --find-links .whl \
-    $(grep -E '^(nbval|nbclient|ipykernel)==' requirements.txt) pyyaml || exit 1
+    $(grep -E '^(nbval|nbclient|ipykernel)==' requirements.txt) pyyaml \
+  || { "$py" -m pip install --quiet --disable-pip-version-check --no-index --no-deps \
+         --target /tmp/book-site .whl/*.whl \
+       && export PYTHONPATH=/tmp/book-site${PYTHONPATH:+:$PYTHONPATH}; } \
+  || exit 1
+  "$py" -c 'import nbval, nbclient, ipykernel, yaml' || exit 1
 fi
 
 echo "== measurements (tools/gpu_bench.py ${BENCH_ARGS:-})"
