@@ -6,6 +6,7 @@ keep machine-specific noise out of the files that the website shows.
 """
 import ast
 import io
+import re
 
 import nbformat
 import pytest
@@ -153,3 +154,70 @@ def test_valid_and_normalised_json(path):
     assert path.read_text(encoding="utf-8") == buffer.getvalue(), (
         "the file is not in nbformat's canonical form: run make execute to rewrite it"
     )
+
+
+# Exercises: a question, then its solution, hidden with its output until the reader opens it.
+# sphinx-exercise's gated directives do this: an {exercise} block, then code cells between
+# {solution-start} (with :class: dropdown, a toggle titled "Solution") and {solution-end}.
+EXERCISE = re.compile(r"^```\{exercise\}(?P<title>[^\n]*)\n:label: (?P<label>\S+)\n")
+SOLUTION_START = re.compile(r"^```\{solution-start\} (?P<label>\S+)\n:class: dropdown\n```$")
+SOLUTION_END = "```{solution-end}\n```"
+
+
+def exercise_structure(nb):
+    """Problems with the Exercises section of a notebook, and the number of exercises in it."""
+    cells = nb.cells
+    heading = [i for i, c in enumerate(cells)
+               if c.cell_type == "markdown" and re.search(r"(?m)^## Exercises\s*$", c.source)]
+    if len(heading) != 1:
+        return [f"{len(heading)} '## Exercises' headings (want one)"], 0
+    problems, count = [], 0
+    exercise = solution = None          # label of the open exercise / of the open solution
+    solved, asserted = set(), False
+    for index, cell in enumerate(cells):
+        source = cell.source.strip()
+        if cell.cell_type == "markdown":
+            if index > heading[0] and re.search(r"(?m)^#{1,2} ", source):
+                problems.append(f"cell {index}: a heading after the exercises")
+            match, start = EXERCISE.match(source), SOLUTION_START.match(source)
+            if (match or start) and index < heading[0]:
+                problems.append(f"cell {index}: exercise or solution before '## Exercises'")
+            elif match:
+                if exercise and exercise not in solved:
+                    problems.append(f"exercise {exercise!r} has no solution")
+                exercise, count = match["label"], count + 1
+                if "`" in match["title"]:
+                    problems.append(f"cell {index}: code in an exercise title breaks its link")
+            elif start:
+                if start["label"] != exercise:
+                    problems.append(f"cell {index}: solution for {start['label']!r} does not "
+                                    f"follow its exercise ({exercise!r})")
+                solution, asserted = start["label"], False
+            elif source == SOLUTION_END:
+                if solution is None:
+                    problems.append(f"cell {index}: solution-end without solution-start")
+                elif not asserted:
+                    problems.append(f"solution of {solution!r} checks nothing with an assert")
+                solved.add(solution)
+                solution = None
+            elif "solution-start" in source or "solution-end" in source:
+                problems.append(f"cell {index}: malformed solution directive {source[:60]!r}")
+        elif index > heading[0]:
+            if solution is None:
+                problems.append(f"code cell {index} under Exercises lies outside a solution, "
+                                "so its code and output are visible under the question")
+            if "hide-input" in cell.metadata.get("tags", []):
+                problems.append(f"code cell {index}: hide-input hides the code, not the output")
+            asserted = asserted or any(isinstance(node, ast.Assert)
+                                       for node in ast.walk(ast.parse(cell.source)))
+    if solution is not None:
+        problems.append(f"solution of {solution!r} is not closed")
+    if exercise and exercise not in solved:
+        problems.append(f"exercise {exercise!r} has no solution")
+    return problems, count
+
+
+def test_exercise_solutions_are_hidden_and_checked(nb):
+    problems, count = exercise_structure(nb)
+    assert not problems, problems
+    assert 2 <= count <= 4, f"{count} exercises: a chapter ends with 2 to 4"
