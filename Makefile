@@ -4,6 +4,7 @@
 #   make test     the whole test suite (what CI runs)
 #   make lab      open the notebooks in JupyterLab
 #   make execute  re-run every notebook in place to refresh its stored outputs
+#   make check NB=book/03-parameters.ipynb  strict nbval, hygiene and lint for one chapter
 #   make bench    time set-up, build and tests on this machine
 #   make gpu-wheels  the notebook runner as wheels, for a GPU machine without PyPI (tools/gpu_check.sh)
 #   make clean    remove the build and caches (keeps .venv)
@@ -14,7 +15,7 @@ BIN    := $(VENV)/bin
 # Touched after a successful install: make re-installs when requirements.txt is newer.
 READY  := $(VENV)/.ready
 
-.PHONY: book test lab execute bench gpu-wheels clean venv
+.PHONY: book test lab execute check bench gpu-wheels clean venv
 .DEFAULT_GOAL := book
 
 venv: $(READY)
@@ -48,6 +49,13 @@ lab: $(READY)
 
 execute: $(READY)
 	$(BIN)/python tools/execute.py $(NB)
+
+# An author's quick loop on one chapter: what make test checks of a notebook, in seconds.
+check: $(READY)
+	@test -n "$(NB)" || { echo "usage: make check NB=book/<chapter>.ipynb"; exit 2; }
+	$(BIN)/python -m pytest -n 0 $(NB) tests/test_notebook_hygiene.py -k "$(notdir $(NB))"
+	$(BIN)/ruff check --no-cache $(NB)
+	$(BIN)/codespell --ignore-regex '"image/png": "[^"]*"' $(NB)
 
 bench: $(READY)
 	@tools/ensure_browser.sh
