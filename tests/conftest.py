@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
@@ -15,9 +16,21 @@ import website  # noqa: E402  (tools/website.py)
 
 
 @pytest.fixture(scope="session")
-def site_html(tmp_path_factory):
-    """The html folder of a fresh build of the book."""
-    return website.build(tmp_path_factory.mktemp("site"))
+def site_html(tmp_path_factory, worker_id):
+    """The html folder of a fresh build of the book, built once per test run.
+
+    Under pytest-xdist the workers share one build (the folder above their own temporary
+    folders is common to the run), made by whichever worker asks first, under a file lock.
+    """
+    if worker_id == "master":
+        return website.build(tmp_path_factory.mktemp("site"))
+    shared = tmp_path_factory.getbasetemp().parent / "site"
+    with FileLock(f"{shared}.lock"):
+        done = shared / "built"
+        if not done.exists():
+            website.build(shared)
+            done.touch()
+    return shared / "_build" / "html"
 
 
 @pytest.fixture(scope="session")

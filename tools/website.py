@@ -88,3 +88,96 @@ def wait_for_mathjax(page) -> None:
     """Wait until MathJax (if the page loads it) has typeset the page."""
     page.wait_for_function("() => !window.MathJax || (MathJax.startup && MathJax.startup.promise)")
     page.evaluate("() => window.MathJax ? MathJax.startup.promise : null")
+
+
+# One visit per page gathers everything the browser tests assert (tests/test_site_pages.py):
+# loading each page once, rather than once per concern, keeps the suite fast as the book grows.
+MATH_JS = """() => {
+    const maths = [...document.querySelectorAll('.math')];
+    const raw = maths.filter(m => !m.querySelector('mjx-container'))
+                     .map(m => m.textContent.trim().slice(0, 60));
+    // MathJax shows an unknown macro as an error box instead of the formula.
+    const errors = [...document.querySelectorAll('mjx-merror')]
+                     .map(e => e.getAttribute('data-mjx-error'));
+    // Delimiters outside any formula (and outside code) mean math that was never parsed.
+    const article = (document.querySelector('article') || document.body).cloneNode(true);
+    article.querySelectorAll('pre, code, .math, mjx-container').forEach(e => e.remove());
+    const text = article.textContent;
+    const slash = String.fromCharCode(92);
+    const stray = [slash + '(', slash + '[', '$$'].filter(d => text.includes(d));
+    return {count: maths.length, raw, errors, stray};
+}"""
+
+IMAGES_JS = """() => [...document.images].map(img => {
+    let corner = null;
+    if (img.closest('.cell_output') && img.naturalWidth > 0) {
+        const canvas = document.createElement('canvas');
+        canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+        const context = canvas.getContext('2d');
+        context.drawImage(img, 0, 0);
+        corner = [...context.getImageData(0, 0, 1, 1).data];
+    }
+    return {src: img.src.split('/').pop(), alt: img.alt, width: img.naturalWidth, corner};
+})"""
+
+# Search fields a reader sees (the header and the sidebar each can hold one).
+SEARCH_FIELDS_JS = """() => [...document.querySelectorAll('.search-button-field')]
+    .filter(e => e.checkVisibility() && e.getBoundingClientRect().width > 0).length"""
+
+# Each exercise solution: its title, and whether each of its code cells and outputs is shown.
+SOLUTIONS_JS = """() => [...document.querySelectorAll('.solution.dropdown')].map(s => {
+    // sphinx-togglebutton folds a solution with visibility: hidden inside a zero-height box.
+    const shown = e => e.checkVisibility({visibilityProperty: true, opacityProperty: true})
+                       && e.getBoundingClientRect().height > 0;
+    const button = s.querySelector('.toggle-button');
+    return {
+        title: (s.querySelector('.admonition-title') || {}).textContent || '',
+        expanded: button ? button.getAttribute('aria-expanded') : null,
+        code: [...s.querySelectorAll('.cell_input')].map(shown),
+        output: [...s.querySelectorAll('.cell_output')].map(shown),
+        text: [...s.querySelectorAll('.cell_output')].map(o => o.textContent.trim()).join(''),
+    };
+})"""
+
+# preload: false stops axe fetching every stylesheet again to build its own CSSOM: it resolves
+# their @import against the page, asking for a /basic.css that the reader's browser never
+# requests (a 404 the load test would report). Two rules use the preload: css-orientation-lock
+# (experimental, off by default) and no-autoplay-audio (the site has no audio or video).
+AXE_OPTIONS = {"resultTypes": ["violations"], "preload": False,
+               "rules": {"label-content-name-mismatch": {"enabled": True}}}
+AXE_JS = ("async options => (await axe.run(document, options)).violations.map(v => "
+          "`${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')}`)")
+
+
+def visit(browser, base_url: str, path: str) -> dict:
+    """Load one page as a reader would and gather the facts the browser tests check.
+
+    At desktop width: console and network errors, requests to other hosts, a full-page
+    screenshot (reports/screenshots/), typeset math, images, visible search fields, axe-core's
+    violations, and the exercise solutions before and after opening each. Then at phone width
+    (390 px): the page's width.
+    """
+    from importlib import resources
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    record = PageRecord(page, base_url)
+    page.goto(f"{base_url}/{path}", wait_until="networkidle")
+    wait_for_mathjax(page)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{path.replace('/', '_')}.png", full_page=True)
+    facts = {"math": page.evaluate(MATH_JS), "images": page.evaluate(IMAGES_JS),
+             "search_fields": page.evaluate(SEARCH_FIELDS_JS)}
+    axe = resources.files("axe_playwright_python") / "axe.min.js"
+    page.add_script_tag(content=axe.read_text(encoding="utf-8"))
+    facts["axe"] = page.evaluate(AXE_JS, AXE_OPTIONS)
+    facts["solutions_closed"] = page.evaluate(SOLUTIONS_JS)
+    for button in page.locator(".solution.dropdown .toggle-button").all():
+        button.click()
+    page.wait_for_timeout(500)  # sphinx-togglebutton opens with a 0.3 s CSS transition
+    facts["solutions_open"] = page.evaluate(SOLUTIONS_JS)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(100)
+    facts["phone_width"] = page.evaluate("() => document.documentElement.scrollWidth")
+    page.close()
+    facts["errors"], facts["foreign"] = record.errors, record.foreign
+    return facts
