@@ -6,7 +6,8 @@
 #   make execute  re-run every notebook in place to refresh its stored outputs
 #   make check NB=book/03-parameters.ipynb  strict nbval, hygiene and lint for one chapter
 #   make bench    time set-up, build and tests on this machine
-#   make gpu-wheels  the notebook runner as wheels, for a GPU machine without PyPI (tools/gpu_check.sh)
+#   make gpu-wheels  every package the GPU run needs beyond PyTorch, as wheels, for a GPU machine without PyPI
+#   make gpu-rehearsal  rehearse that run here on the CPU, in an environment holding only PyTorch and those wheels
 #   make clean    remove the build and caches (keeps .venv)
 
 PYTHON ?= python3
@@ -63,6 +64,10 @@ bench: $(READY)
 
 gpu-wheels: $(READY)
 	tools/gpu_wheels.sh
+
+.PHONY: gpu-rehearsal
+gpu-rehearsal: $(READY)
+	tools/gpu_rehearsal.sh
 
 clean:
 	rm -rf _build reports .pytest_cache .ruff_cache

@@ -1,13 +1,17 @@
 """tools/gpu_bench.py, the script that records chapter 5's GPU measurements, works.
 
 CI has no GPU, so this runs the same code path on the CPU with tiny sizes and checks the file it
-writes: the fields chapter 5 reads, the FLOP arithmetic, and a real device-mismatch message.
+writes: the fields chapter 5 reads, the FLOP arithmetic, and a real device-mismatch message. The
+parts that only a machine with an NVIDIA GPU reaches (the peak table, skipping formats on older
+GPUs, the TF32 check, reading nvidia-smi) are tested on their own with made-up inputs.
 """
 import json
+import os
 import subprocess
 import sys
 
 import gpu_bench
+import pytest
 
 from book import ROOT
 
@@ -17,10 +21,91 @@ def test_flop_count_of_a_linear_layer():
     assert gpu_bench.flops(10, 4, 2) == 160
 
 
-def test_peak_lookup_by_device_name():
-    assert gpu_bench.peak_for("NVIDIA H200")["bfloat16"] == 989.4
+# Exact names as torch.cuda.get_device_name() and nvidia-smi report them.
+LISTED = ["NVIDIA H100 80GB HBM3", "NVIDIA H100 PCIe", "NVIDIA H100 NVL", "NVIDIA H200",
+          "NVIDIA H200 NVL", "NVIDIA A100-SXM4-80GB", "NVIDIA A100-SXM4-40GB",
+          "NVIDIA A100-PCIE-40GB", "NVIDIA A100 80GB PCIe"]
+
+
+@pytest.mark.parametrize("name", LISTED)
+def test_each_listed_gpu_has_dense_peaks_and_a_source(name):
+    peaks = gpu_bench.peak_for(name)
+    assert set(peaks) == {"float32", "tf32", "bfloat16", "source"}
+    # Tensor cores: TF32 well above float32, bfloat16 twice TF32 (dense, on these chips).
+    assert peaks["float32"] < peaks["tf32"] < peaks["bfloat16"]
+    assert abs(peaks["bfloat16"] / peaks["tf32"] - 2) < 0.01
+    assert "data sheet" in peaks["source"] or "whitepaper" in peaks["source"]
+
+
+def test_peak_figures_by_exact_device_name():
+    assert gpu_bench.peak_for("NVIDIA H100 80GB HBM3")["bfloat16"] == 989.4  # the whitepaper's
+    assert gpu_bench.peak_for("NVIDIA H200")["bfloat16"] == 989.5  # half of 1,979 with sparsity
     assert gpu_bench.peak_for("NVIDIA A100-SXM4-80GB")["tf32"] == 156.0
-    assert gpu_bench.peak_for("Some Unknown GPU") is None
+    # The NVL versions run at a lower power limit than the SXM ones: lower peaks of their own.
+    assert gpu_bench.peak_for("NVIDIA H200 NVL")["bfloat16"] == 835.5
+
+
+@pytest.mark.parametrize("name", [
+    "NVIDIA RTX A1000",      # contains "A100"
+    "NVIDIA GH200 480GB",    # contains "H200"; not in the table
+    "NVIDIA H200 141GB",     # not a name the driver reports
+    "nvidia h200",           # case matters
+    "NVIDIA H200 ",
+    "Some Unknown GPU",
+    "CPU",
+])
+def test_no_peak_unless_the_name_matches_exactly(name):
+    assert gpu_bench.peak_for(name) is None
+
+
+def test_tensor_core_formats_are_skipped_below_compute_capability_8():
+    cuda = gpu_bench.torch.device("cuda")
+    older = gpu_bench.formats_for(cuda, (7, 5))
+    assert older["float32"] is None and older["tf32"] and older["bfloat16"]
+    assert set(gpu_bench.formats_for(cuda, (9, 0)).values()) == {None}
+    cpu = gpu_bench.formats_for(gpu_bench.torch.device("cpu"), None)
+    assert cpu["tf32"] and cpu["float32"] is None and cpu["bfloat16"] is None
+
+
+def rows(rates):
+    return [{"format": fmt, "in_features": features, "batch": batch, "tflops": tflops}
+            for (fmt, features, batch), tflops in rates.items()]
+
+
+def test_tf32_check_compares_the_largest_size():
+    check = gpu_bench.tf32_check(rows({
+        ("float32", 1024, 16): 10.0, ("tf32", 1024, 16): 10.0,       # small: no verdict here
+        ("float32", 8192, 16384): 50.0, ("tf32", 8192, 16384): 400.0,
+    }))
+    assert (check["in_features"], check["batch"]) == (8192, 16384)
+    assert check["speedup"] == 8.0 and check["applied"] is True
+
+
+def test_tf32_check_says_when_the_setting_did_not_apply():
+    check = gpu_bench.tf32_check(rows({("float32", 4096, 4096): 50.0,
+                                       ("tf32", 4096, 4096): 52.0}))
+    assert check["applied"] is False
+    assert gpu_bench.tf32_check(rows({("float32", 32, 16): 1.0})) is None
+
+
+def test_nvidia_smi_fields_survive_a_driver_that_rejects_one(tmp_path, monkeypatch):
+    # A stand-in nvidia-smi that knows every field but power.default_limit.
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("""#!/usr/bin/env bash
+query=""
+for arg; do case $arg in --query-gpu=*) query=${arg#--query-gpu=};; esac; done
+case $query in *power.default_limit*) echo 'Field "power.default_limit" is not valid'; exit 2;; esac
+IFS=, read -r -a fields <<<"$query"
+values=(); for f in "${fields[@]}"; do values+=("value of $f"); done
+(IFS=,; echo "${values[*]}" | sed 's/,/, /g')
+""")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    state = gpu_bench.nvidia_smi_state()
+    assert state["clocks.sm"] == "value of clocks.sm"
+    assert state["power.limit"] == "value of power.limit"
+    assert state["power.default_limit"] is None
+    assert set(state) == set(gpu_bench.SMI_FIELDS)
 
 
 def test_quick_run_on_cpu_writes_what_the_chapter_reads(tmp_path):
@@ -33,12 +118,19 @@ def test_quick_run_on_cpu_writes_what_the_chapter_reads(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     record = json.loads(out.read_text())
     assert {"device", "torch", "cuda", "date", "device_mismatch_error", "results"} <= set(record)
+    # What decides the numbers, recorded beside them (empty where a CPU has none of it).
+    assert {"compute_capability", "peak_source", "tf32_check", "nvidia_smi", "skipped_formats",
+            "default_matmul_settings", "python"} <= set(record)
+    assert record["torch"] == gpu_bench.torch.__version__ and record["device"] == "CPU"
+    assert record["nvidia_smi"] is None and record["peak_source"] is None
     assert "not on the expected device" in record["device_mismatch_error"]
     assert {row["format"] for row in record["results"]} == {"float32", "bfloat16"}
+    assert set(record["skipped_formats"]) == {"tf32"}
     for row in record["results"]:
         work = gpu_bench.flops(row["batch"], row["in_features"], row["out_features"])
         assert abs(row["tflops"] * row["seconds"] * 1e12 - work) <= 1e-6 * work
         assert row["peak_tflops"] is None and row["fraction_of_peak"] is None
+        assert row["matmul_settings"]["float32_matmul_precision"] == "highest"
 
 
 def test_refuses_cuda_without_a_gpu(tmp_path):

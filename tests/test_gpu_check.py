@@ -1,9 +1,13 @@
-"""tools/gpu_check.sh, the one run a lent GPU machine gets, works before it gets there.
+"""tools/gpu_check.sh, the one run on a machine with an NVIDIA GPU, works before it gets there.
 
-A GPU machine is lent for minutes, so the script must not fail on its first real run. This runs
-it on the CPU, in a copy of the repository (it executes notebooks in place), on a tiny notebook
-with one right and one wrong stored output. The run must measure, report the wrong output in
-nbval.log, still execute the notebook, and exit non-zero.
+Such a machine is available for minutes, so the script must not fail on its first real run.
+This runs it on the CPU, in a copy of the repository (it executes notebooks in place), on tiny
+notebooks: a stand-in for chapter 5 that is right, and one with a right and a wrong stored
+output. The run must measure, report the wrong output in nbval.log, run chapter 5 alone and
+first, still execute the notebooks, and exit non-zero. A second run, on a notebook that imports
+a module nobody installed, must still measure first, then name the module and stop.
+The rehearsal over the real chapters, in an environment holding only torch and the bundled
+wheels, is `make gpu-rehearsal` (tools/gpu_rehearsal.sh).
 """
 import json
 import os
@@ -13,44 +17,67 @@ import sys
 import tarfile
 
 import nbformat
+import notebook_imports
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from book import ROOT
 
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
-def tiny_notebook(path) -> None:
-    """Two cells computing 42; the first stores 42, the second 41."""
-    cells = [new_code_cell("6 * 7", execution_count=n, outputs=[
-        new_output("execute_result", {"text/plain": stored}, execution_count=n)])
-        for n, stored in [(1, "42"), (2, "41")]]
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {
-        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
+
+def write_notebook(path, cells) -> None:
+    """A notebook of (source, stored text/plain) code cells."""
+    nb = new_notebook(metadata={"kernelspec": KERNELSPEC}, cells=[
+        new_code_cell(source, execution_count=n, outputs=[
+            new_output("execute_result", {"text/plain": stored}, execution_count=n)])
+        for n, (source, stored) in enumerate(cells, start=1)])
     nbformat.write(nb, path)
+
+
+def gpu_check(repo, notebooks: dict, workers: int):
+    """Run tools/gpu_check.sh on the CPU in a copy of the repository holding `notebooks`."""
+    for name in ("tools", "tests"):
+        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("requirements.txt", "pyproject.toml", "_toc.yml"):
+        shutil.copy(ROOT / name, repo / name)
+    (repo / "book").mkdir()
+    for name, cells in notebooks.items():
+        write_notebook(repo / "book" / name, cells)
+    out = repo / "out"
+    env = dict(os.environ, PYTHON=sys.executable, BENCH_ARGS="--device cpu --quick",
+               NOTEBOOKS=" ".join(f"book/{name}" for name in notebooks), WORKERS=str(workers))
+    result = subprocess.run(["bash", repo / "tools" / "gpu_check.sh", out], env=env,
+                            capture_output=True, text=True, timeout=600)
+    return result, out
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("repo")
-    for name in ("tools", "tests"):
-        shutil.copytree(ROOT / name, repo / name,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("requirements.txt", "pyproject.toml", "_toc.yml"):
-        shutil.copy(ROOT / name, repo / name)
-    (repo / "book").mkdir()
-    tiny_notebook(repo / "book" / "tiny.ipynb")
-    out = repo / "out"
-    env = dict(os.environ, PYTHON=sys.executable, BENCH_ARGS="--device cpu --quick",
-               NOTEBOOKS="book/tiny.ipynb", WORKERS="1")
-    result = subprocess.run(["bash", repo / "tools" / "gpu_check.sh", out], env=env,
-                            capture_output=True, text=True, timeout=300)
-    return result, out
+    # Two workers: the parallel part runs through pytest-xdist, loaded by name as on the GPU.
+    return gpu_check(tmp_path_factory.mktemp("repo"), {
+        "05-gpu.ipynb": [("6 * 7", "42")],
+        "tiny.ipynb": [("6 * 7", "42"), ("6 * 7", "41")],
+    }, workers=2)
+
+
+@pytest.fixture(scope="module")
+def run_missing_module(tmp_path_factory):
+    return gpu_check(tmp_path_factory.mktemp("repo"), {
+        "needs.ipynb": [("import not_a_module_anyone_installed", "")],
+    }, workers=1)
 
 
 def test_exit_status_reports_the_differing_output(run):
     result, _ = run
     assert result.returncode == 1, result.stdout + result.stderr
     assert "failed steps: nbval" in result.stdout
+
+
+def test_measurements_come_first(run):
+    result, _ = run
+    steps = [line for line in result.stdout.splitlines() if line.startswith("== ")]
+    assert steps[0].startswith("== machine") and steps[1].startswith("== measurements"), steps
 
 
 def test_machine_is_described(run):
@@ -65,6 +92,23 @@ def test_measurements_are_written(run):
     assert record["device"] == "CPU" and record["results"]
 
 
+def test_every_import_is_checked_before_a_notebook_runs(run):
+    _, out = run
+    log = (out / "deps.log").read_text()
+    for module in ("pytest", "nbval", "xdist", "ipykernel", "nbclient", "yaml"):
+        assert f"ok      {module}" in log, log
+
+
+def test_chapter_5_runs_alone_and_first(run):
+    _, out = run
+    log = (out / "nbval.log").read_text()
+    sessions = log.split("test session starts")[1:]
+    assert len(sessions) == 2, log
+    assert "05-gpu.ipynb" in sessions[0] and "tiny.ipynb" not in sessions[0]
+    assert "1 passed" in sessions[0]
+    assert "05-gpu.ipynb" not in sessions[1]
+
+
 def test_nbval_log_names_the_cell_that_differs(run):
     _, out = run
     log = (out / "nbval.log").read_text()
@@ -75,6 +119,43 @@ def test_nbval_log_names_the_cell_that_differs(run):
 def test_notebooks_are_executed_and_packed(run):
     _, out = run
     with tarfile.open(out / "executed.tar.gz") as tar:
-        assert tar.getnames() == ["book/tiny.ipynb"]
+        assert sorted(tar.getnames()) == ["book/05-gpu.ipynb", "book/tiny.ipynb"]
         executed = nbformat.reads(tar.extractfile("book/tiny.ipynb").read().decode(), 4)
     assert [c.outputs[0]["data"]["text/plain"] for c in executed.cells] == ["42", "42"]
+
+
+def test_a_missing_module_is_named_after_measuring(run_missing_module):
+    result, out = run_missing_module
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "failed steps: dependencies" in result.stdout
+    assert json.loads((out / "gpu-linear.json").read_text())["results"]
+    assert "MISSING not_a_module_anyone_installed" in (out / "deps.log").read_text()
+    assert not (out / "nbval.log").exists()
+
+
+def test_imports_are_read_from_code_cells(tmp_path):
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(new_notebook(cells=[
+        new_code_cell("%matplotlib inline\nimport os, json\nimport numpy as np"),
+        new_code_cell("from matplotlib import pyplot as plt\nfrom . import local"),
+        nbformat.v4.new_markdown_cell("import pandas"),
+        new_code_cell("import torch.nn as nn"),
+    ]), path)
+    assert notebook_imports.notebook_imports(path) == {"os", "json", "numpy", "matplotlib",
+                                                       "torch"}
+    modules = notebook_imports.modules([path])
+    assert {"numpy", "matplotlib", "torch", "pytest", "nbval", "xdist", "ipykernel",
+            "nbclient", "nbformat", "yaml"} == set(modules)
+    assert "xdist" not in notebook_imports.modules([path], parallel=False)
+
+
+def test_requirements_are_the_installed_versions_without_torch(tmp_path):
+    from importlib.metadata import version
+
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("import numpy, torch, yaml")]), path)
+    wanted = notebook_imports.requirements([path])
+    assert f"numpy=={version('numpy')}" in wanted
+    assert f"PyYAML=={version('PyYAML')}" in wanted
+    assert f"pytest-xdist=={version('pytest-xdist')}" in wanted
+    assert not any(line.startswith("torch==") for line in wanted)

@@ -7,14 +7,19 @@ For a sweep of batch sizes and square layer sizes it times `layer(x)` with
 torch.utils.benchmark (which synchronises the device around each measurement) in float32,
 TF32 and bfloat16, converts each time to TFLOP/s with 2 * N * in * out floating-point operations
 per call, and relates it to the GPU's published dense peak for that number format. It also
-records the device, the torch and CUDA versions, the date, and the real text of the
-device-mismatch error, then writes one JSON file (by default book/data/gpu-linear.json).
+records what decides those numbers (the device and its compute capability, its clocks and power
+limit as nvidia-smi reports them, the TF32 setting as read back, the torch and CUDA versions),
+the date, and the real text of the device-mismatch error, then writes one JSON file (by default
+book/data/gpu-linear.json). It needs nothing but PyTorch (nvidia-smi is used when present).
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import json
+import platform
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,16 +30,49 @@ from torch.utils import benchmark
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "book" / "data" / "gpu-linear.json"
 
 # Published dense (not sparse) peak throughput in TFLOP/s: float32 on the CUDA cores, TF32 and
-# bfloat16 on the tensor cores. H100 SXM from NVIDIA's Hopper architecture whitepaper (the H200
-# is the same chip at the same clocks, with more memory); A100 SXM from its data sheet, which
-# gives each figure without and with sparsity. Keyed by a substring of
-# torch.cuda.get_device_name(). A GPU not listed gets no peak line, rather than a guess.
+# bfloat16 on the tensor cores. Keyed by the exact name that torch.cuda.get_device_name() and
+# nvidia-smi report: the same chip sells in versions with other clocks and power limits (an H100
+# PCIe is not an H100 SXM), and a name merely containing "A100" or "H200" may be another GPU.
+# A GPU not listed gets no peak (None), rather than a wrong one.
+#
+# NVIDIA's data sheets print the tensor-core figures with structured sparsity and say that
+# without it they are half as high; the dense figures below are those halves. The Hopper
+# whitepaper prints dense figures directly, to one decimal.
+_HOPPER_WHITEPAPER = ("NVIDIA H100 Tensor Core GPU Architecture whitepaper, H100 SXM5: "
+                      "FP32 66.9, TF32 Tensor 494.7, BF16 Tensor 989.4 TFLOPS (dense)")
+_H100_PCIE = ("NVIDIA H100 Tensor Core GPU data sheet, H100 PCIe: FP32 51, TF32 Tensor Core 756*, "
+              "BFLOAT16 Tensor Core 1,513* TFLOPS (*with sparsity; dense is half)")
+_H100_NVL = ("NVIDIA H100 Tensor Core GPU data sheet, H100 NVL: FP32 60, TF32 Tensor Core 835*, "
+             "BFLOAT16 Tensor Core 1,671* TFLOPS (*with sparsity; dense is half)")
+_H200_SXM = ("NVIDIA H200 Tensor Core GPU data sheet, H200 SXM: FP32 67, TF32 Tensor Core 989*, "
+             "BFLOAT16 Tensor Core 1,979* TFLOPS (*with sparsity; dense is half)")
+_H200_NVL = ("NVIDIA H200 Tensor Core GPU data sheet, H200 NVL: FP32 60, TF32 Tensor Core 835*, "
+             "BFLOAT16 Tensor Core 1,671* TFLOPS (*with sparsity; dense is half)")
+_A100 = ("NVIDIA A100 Tensor Core GPU data sheet (the same figures for the 40GB and 80GB, PCIe "
+         "and SXM versions): FP32 19.5, TF32 Tensor Core 156 (312*), BFLOAT16 Tensor Core 312 "
+         "(624*) TFLOPS (*with sparsity)")
 PEAK_TFLOPS = {
-    "H200": {"float32": 66.9, "tf32": 494.7, "bfloat16": 989.4},
-    "H100 80GB HBM3": {"float32": 66.9, "tf32": 494.7, "bfloat16": 989.4},
-    "A100": {"float32": 19.5, "tf32": 156.0, "bfloat16": 312.0},
+    "NVIDIA H100 80GB HBM3": {"float32": 66.9, "tf32": 494.7, "bfloat16": 989.4,
+                              "source": _HOPPER_WHITEPAPER},
+    "NVIDIA H100 PCIe": {"float32": 51.0, "tf32": 378.0, "bfloat16": 756.5, "source": _H100_PCIE},
+    "NVIDIA H100 NVL": {"float32": 60.0, "tf32": 417.5, "bfloat16": 835.5, "source": _H100_NVL},
+    "NVIDIA H200": {"float32": 67.0, "tf32": 494.5, "bfloat16": 989.5, "source": _H200_SXM},
+    "NVIDIA H200 NVL": {"float32": 60.0, "tf32": 417.5, "bfloat16": 835.5, "source": _H200_NVL},
+    "NVIDIA A100-SXM4-80GB": {"float32": 19.5, "tf32": 156.0, "bfloat16": 312.0, "source": _A100},
+    "NVIDIA A100-SXM4-40GB": {"float32": 19.5, "tf32": 156.0, "bfloat16": 312.0, "source": _A100},
+    "NVIDIA A100 80GB PCIe": {"float32": 19.5, "tf32": 156.0, "bfloat16": 312.0, "source": _A100},
+    "NVIDIA A100-PCIE-40GB": {"float32": 19.5, "tf32": 156.0, "bfloat16": 312.0, "source": _A100},
 }
 FORMATS = ("float32", "tf32", "bfloat16")
+# TF32 and bfloat16 tensor-core matrix products arrived with compute capability 8.0 (Ampere).
+TENSOR_CORE_FORMATS_FROM = (8, 0)
+# TF32 must beat float32 by at least this factor at the largest size, or the setting did not
+# apply: the published TF32 peaks above are 7 to 8 times the float32 ones.
+TF32_MIN_SPEEDUP = 1.5
+# What nvidia-smi reports about the clocks and power that bound the measured rates.
+SMI_FIELDS = ("name", "pstate", "clocks.sm", "clocks.max.sm", "clocks.mem", "clocks.max.mem",
+              "power.draw", "power.limit", "power.default_limit", "power.max_limit",
+              "temperature.gpu")
 
 
 def flops(batch: int, in_features: int, out_features: int) -> int:
@@ -43,10 +81,32 @@ def flops(batch: int, in_features: int, out_features: int) -> int:
 
 
 def peak_for(device_name: str) -> dict | None:
-    for key, peaks in PEAK_TFLOPS.items():
-        if key in device_name:
-            return peaks
-    return None
+    """The dense peaks (and their source) of exactly this device, or None if it is not listed."""
+    return PEAK_TFLOPS.get(device_name)
+
+
+def nvidia_smi_state(index: int = 0) -> dict | None:
+    """SMI_FIELDS for one GPU, as nvidia-smi prints them (with units), or None without it."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+
+    def query(fields):
+        try:
+            result = subprocess.run(
+                ["nvidia-smi", f"--id={index}", "--query-gpu=" + ",".join(fields),
+                 "--format=csv,noheader"], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        values = [value.strip() for value in result.stdout.strip().split(",")]
+        if result.returncode != 0 or len(values) != len(fields):
+            return None
+        return dict(zip(fields, values, strict=True))
+
+    # All at once; if this driver rejects a field, one at a time, so the others still come.
+    state = query(SMI_FIELDS)
+    if state is None:
+        state = {field: (query([field]) or {}).get(field) for field in SMI_FIELDS}
+    return state
 
 
 def mismatch_message(device: torch.device) -> str:
@@ -60,39 +120,109 @@ def mismatch_message(device: torch.device) -> str:
     raise AssertionError("a device mismatch did not raise")
 
 
+def matmul_settings() -> dict:
+    """The float32 matrix-product settings as PyTorch reports them now.
+
+    Read back rather than assumed: a PyTorch version may ignore or refuse a setting. A getter
+    that fails (or that this PyTorch lacks) is recorded as its error, and never stops a run.
+    """
+    getters = {
+        "float32_matmul_precision": torch.get_float32_matmul_precision,
+        "cuda_matmul_allow_tf32": lambda: torch.backends.cuda.matmul.allow_tf32,
+        # The newer per-backend setting, "tf32" or "ieee", in recent PyTorch versions.
+        "cuda_matmul_fp32_precision": lambda: torch.backends.cuda.matmul.fp32_precision,
+    }
+    settings = {}
+    for key, get in getters.items():
+        try:
+            settings[key] = get()
+        except Exception as error:  # AttributeError, RuntimeError: recorded, not fatal
+            settings[key] = f"unavailable: {type(error).__name__}: {error}"
+    return settings
+
+
 def measure(device, fmt, batch, features, min_run_time):
+    """Median seconds per `layer(x)` call, and the matmul settings read back while timing."""
     dtype = torch.bfloat16 if fmt == "bfloat16" else torch.float32
     if device.type == "cuda":
         # "high" lets float32 matrix products use TF32 tensor cores; "highest", the default,
         # does not. Chapter 5 shows this setting.
         torch.set_float32_matmul_precision("high" if fmt == "tf32" else "highest")
+    settings = matmul_settings()  # read back: what the timed products actually ran with
     layer = nn.Linear(features, features, device=device, dtype=dtype)
     x = torch.randn(batch, features, device=device, dtype=dtype)
     with torch.no_grad():
         timer = benchmark.Timer(stmt="layer(x)", globals={"layer": layer, "x": x})
         seconds = timer.blocked_autorange(min_run_time=min_run_time).median
-    return seconds
+    return seconds, settings
+
+
+def formats_for(device: torch.device, capability: tuple[int, int] | None) -> dict:
+    """Each format to measure, mapped to None, or to the reason it is skipped."""
+    skipped = {}
+    for fmt in FORMATS:
+        if fmt == "tf32" and device.type != "cuda":
+            skipped[fmt] = "TF32 is a mode of NVIDIA tensor cores"
+        elif (fmt in ("tf32", "bfloat16") and device.type == "cuda"
+              and capability < TENSOR_CORE_FORMATS_FROM):
+            skipped[fmt] = (f"compute capability {capability[0]}.{capability[1]} is below 8.0: "
+                            "no TF32 or bfloat16 tensor cores")
+        else:
+            skipped[fmt] = None
+    return skipped
+
+
+def tf32_check(rows: list[dict]) -> dict | None:
+    """Did TF32 apply? Compare it with float32 at the largest layer and batch measured in both."""
+    rates = {(row["format"], row["in_features"], row["batch"]): row["tflops"] for row in rows}
+    both = [(features, batch) for fmt, features, batch in rates
+            if fmt == "tf32" and ("float32", features, batch) in rates]
+    if not both:
+        return None
+    features, batch = max(both)
+    float32, tf32 = rates["float32", features, batch], rates["tf32", features, batch]
+    return {"in_features": features, "batch": batch, "float32_tflops": float32,
+            "tf32_tflops": tf32, "speedup": tf32 / float32, "min_speedup": TF32_MIN_SPEEDUP,
+            "applied": tf32 / float32 >= TF32_MIN_SPEEDUP}
 
 
 def run(device: torch.device, batches, sizes, min_run_time) -> dict:
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    cuda = device.type == "cuda"
+    index = device.index if device.index is not None else 0
+    name = torch.cuda.get_device_name(device) if cuda else "CPU"
+    capability = torch.cuda.get_device_capability(device) if cuda else None
     peaks = peak_for(name)
+    state_before = nvidia_smi_state(index) if cuda else None
+    default_settings = matmul_settings()
+    skipped = formats_for(device, capability)
     rows = []
     for fmt in FORMATS:
-        if fmt == "tf32" and device.type != "cuda":
-            continue  # TF32 is a feature of NVIDIA tensor cores
+        if skipped[fmt]:
+            print(f"{fmt:>9} skipped: {skipped[fmt]}", flush=True)
+            continue
         for features in sizes:
             for batch in batches:
-                seconds = measure(device, fmt, batch, features, min_run_time)
+                seconds, settings = measure(device, fmt, batch, features, min_run_time)
                 tflops = flops(batch, features, features) / seconds / 1e12
                 peak = peaks[fmt] if peaks else None
                 rows.append({
                     "format": fmt, "batch": batch, "in_features": features,
                     "out_features": features, "seconds": seconds, "tflops": tflops,
                     "peak_tflops": peak, "fraction_of_peak": tflops / peak if peak else None,
+                    "matmul_settings": settings,
                 })
                 print(f"{fmt:>9} N={batch:>6} features={features:>6}: {tflops:8.2f} TFLOP/s",
                       flush=True)
+    if cuda:
+        torch.set_float32_matmul_precision(default_settings["float32_matmul_precision"])
+    check = tf32_check(rows)
+    if check is not None:
+        verdict = ("applied" if check["applied"] else
+                   f"DID NOT APPLY (less than {TF32_MIN_SPEEDUP}x float32)")
+        print(f"TF32 at {check['in_features']} features, N={check['batch']}: "
+              f"{check['speedup']:.1f}x float32: the setting {verdict}", flush=True)
+    print(f"peak figures: {peaks['source'] if peaks else 'none published for ' + repr(name)}",
+          flush=True)
     return {
         "device": name,
         "torch": torch.__version__,
@@ -100,6 +230,15 @@ def run(device: torch.device, batches, sizes, min_run_time) -> dict:
         "date": datetime.date.today().isoformat(),
         "device_mismatch_error": mismatch_message(device),
         "results": rows,
+        "compute_capability": f"{capability[0]}.{capability[1]}" if capability else None,
+        "python": platform.python_version(),
+        "peak_source": peaks["source"] if peaks else None,
+        "skipped_formats": {fmt: why for fmt, why in skipped.items() if why},
+        "default_matmul_settings": default_settings,
+        "tf32_check": check,
+        # Clocks and power before the sweep and right after it (under load, the clocks it ran at).
+        "nvidia_smi": ({"before": state_before, "after": nvidia_smi_state(index)}
+                       if cuda else None),
     }
 
 

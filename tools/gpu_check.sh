@@ -1,93 +1,162 @@
 #!/usr/bin/env bash
-# Everything the book needs from a machine with an NVIDIA GPU, in one run (issue #4): the
-# machine's description, chapter 5's measurements (tools/gpu_bench.py), the whole book under
-# strict nbval, and the notebooks as executed there. Device time is scarce, so this is tested
-# here on the CPU first (tests/test_gpu_check.py) and then run once.
+# Everything the book needs from a machine with an NVIDIA GPU, in one run: the machine's
+# description, chapter 5's measurements (tools/gpu_bench.py), the whole book under strict nbval,
+# and the notebooks as executed there. Such a machine may have its own Python and PyTorch, no
+# PyPI and little time, so this is rehearsed here first, on the CPU, in a virtual environment
+# holding only PyTorch and the bundled wheels (make gpu-rehearsal), and then run once.
 #
-# Here, first:  tools/gpu_wheels.sh      (the notebook runner, as wheels, into .whl/)
+# Here, first:  make gpu-wheels    (every package the run needs beyond PyTorch, as wheels, in .whl/)
 # There, from the repository root, with .whl/ carried along:
-#   bash tools/gpu_check.sh "$OUT"
-# What it writes to OUT_DIR, and what to do with it afterwards:
-#   machine.txt            nvidia-smi, torch and CUDA versions
+#   bash tools/gpu_check.sh OUT_DIR
+# What it writes to OUT_DIR (seven files), and what to do with them afterwards:
+#   machine.txt            nvidia-smi (with its clocks and power limits), other GPU processes,
+#                          the Python, torch and CUDA versions, the GPU's compute capability
 #   gpu-linear.json        copy to book/data/, then: make execute NB="book/05-gpu.ipynb book/07-troubleshooting.ipynb"
-#   bench.log, nbval.log   nbval.log lists every stored output that differs on the GPU
-#   executed.tar.gz        the notebooks as executed there, with the new gpu-linear.json (timings
-#                          re-recorded): to read, not to commit
+#   bench.log              what gpu_bench.py printed
+#   deps.log               the bundled wheels' installation, and every module the run imports
+#   nbval.log              strict nbval: lists every stored output that differs on the GPU
+#   execute.log            the notebooks executed in place with the new gpu-linear.json
+#   executed.tar.gz        those notebooks (timings re-recorded): to read, not to commit
 # It changes the notebooks and book/data/ in place: run it only in a throwaway copy.
+#
+# Order: the measurements come first and need only PyTorch, so nothing that can fail earlier
+# stops them. Chapter 5 (which times layers) runs alone, under nbval and when executed, so
+# nothing else uses the GPU while its timings are taken; the other chapters then run in parallel.
 #
 # Settings, for testing on a machine without a GPU:
 #   PYTHON      the interpreter that has torch (default python3)
 #   BENCH_ARGS  extra arguments for gpu_bench.py (tests: "--device cpu --quick")
 #   NOTEBOOKS   the notebooks to run (default: every one under book/)
-#   WORKERS     notebooks run at once (default 4)
-# Every step runs even when an earlier one failed, so one run reports all it can; the exit
-# status is non-zero if any step failed.
+#   WORKERS     notebooks run at once after chapter 5 (default 4; 1 needs no pytest-xdist)
+#   SITE_DIR    where the wheels of .whl/ are installed (default: a new folder under /tmp)
+# Every step that can run does, even after an earlier one failed, so one run reports all it can;
+# the exit status is non-zero if any step failed.
 set -uo pipefail
 out=${1:?usage: tools/gpu_check.sh OUT_DIR}
 mkdir -p "$out" && out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python3}
 read -r -a notebooks <<<"${NOTEBOOKS:-$(echo book/*.ipynb)}"
+workers=${WORKERS:-4}
 failed=()
+step() { echo "== $* (at ${SECONDS}s)"; }
 
-echo "== machine"
+# The chapter that times layers, run alone; the rest run in parallel.
+alone=() rest=()
+for nb in "${notebooks[@]}"; do
+  if [ "$nb" = book/05-gpu.ipynb ]; then alone+=("$nb"); else rest+=("$nb"); fi
+done
+
+step "machine"
 {
   date -u +%FT%TZ
   nvidia-smi 2>&1 || echo "nvidia-smi: not available"
-  "$py" -c 'import sys, torch; print("python", sys.version.split()[0]); print("torch", torch.__version__, "| CUDA", torch.version.cuda, "| GPU visible:", torch.cuda.is_available())'
+  # What decides the measured rates besides the chip: its clocks and its power limit.
+  nvidia-smi -q -d CLOCK,POWER 2>&1 || true
+  # Any other process on the GPU would share it with the measurements.
+  echo "other processes on the GPU:"
+  nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv 2>&1 || true
+  "$py" -c '
+import sys, torch
+print("python", sys.version.split()[0])
+print("torch", torch.__version__, "| CUDA", torch.version.cuda,
+      "| GPU visible:", torch.cuda.is_available())
+if torch.cuda.is_available():
+    major, minor = torch.cuda.get_device_capability()
+    print("GPU", torch.cuda.get_device_name(), f"| compute capability {major}.{minor}")
+'
 } >"$out/machine.txt" 2>&1
 cat "$out/machine.txt"
 
-echo "== notebook runner"
-if ! "$py" -c 'import nbval, nbclient, ipykernel, yaml' 2>/dev/null; then
-  if [ ! -d .whl ]; then
-    echo "error: nbval, nbclient, ipykernel or PyYAML is missing, and there is no .whl/ to install" \
-         "them from: run tools/gpu_wheels.sh on a machine with PyPI, and carry .whl/ here."
-    exit 1
-  fi
-  # Into the machine's own environment (it is thrown away afterwards); pip keeps what is already
-  # there when it fits, and takes the rest from .whl/ (no index: this machine reaches none).
-  # If that environment refuses, every wheel goes to a folder of its own on PYTHONPATH, which
-  # the notebook kernels inherit.
-  # shellcheck disable=SC2046  # one word per requirement
-  "$py" -m pip install --quiet --disable-pip-version-check --no-index --find-links .whl \
-    $(grep -E '^(nbval|nbclient|ipykernel)==' requirements.txt) pyyaml \
-  || { "$py" -m pip install --quiet --disable-pip-version-check --no-index --no-deps \
-         --target /tmp/book-site .whl/*.whl \
-       && export PYTHONPATH=/tmp/book-site${PYTHONPATH:+:$PYTHONPATH}; } \
-  || exit 1
-  "$py" -c 'import nbval, nbclient, ipykernel, yaml' || exit 1
-fi
-
-echo "== measurements (tools/gpu_bench.py ${BENCH_ARGS:-})"
+step "measurements (tools/gpu_bench.py ${BENCH_ARGS:-})"
 # shellcheck disable=SC2086  # BENCH_ARGS is a list of arguments
 "$py" tools/gpu_bench.py ${BENCH_ARGS:-} --out "$out/gpu-linear.json" 2>&1 | tee "$out/bench.log" \
   || failed+=(measurements)
 
-echo "== strict nbval on ${#notebooks[@]} notebooks"
-workers=${WORKERS:-4}
-parallel=()  # all cells of a notebook in one worker: they share a kernel
-[ "$workers" -gt 1 ] && parallel=(-n "$workers" --dist loadfile)
-# The project's settings, without the parts that assume CI's machine (two workers) and with
-# warnings reported rather than fatal: the question here is which outputs differ.
-"$py" -m pytest -o addopts= -p no:cacheprovider -W default -rf \
-  --nbval --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg \
-  "${parallel[@]}" "${notebooks[@]}" 2>&1 | tee "$out/nbval.log" \
-  || failed+=(nbval)
+step "dependencies"
+serial=()
+[ "$workers" -gt 1 ] || serial=(--serial)  # one worker: no pytest-xdist needed
+install_ok=0
+{
+  if [ -d .whl ]; then
+    # Into a folder of their own, first on PYTHONPATH (which the notebook kernels inherit): the
+    # versions CI runs take precedence over any the machine has, and the machine's environment
+    # is left as it was. No index (the machine may reach none) and no dependency resolution:
+    # .whl/ holds the complete set, made by tools/gpu_wheels.sh.
+    site=${SITE_DIR:-$(mktemp -d /tmp/book-site.XXXXXX)}
+    echo "installing $(find -L .whl -name '*.whl' | wc -l) wheels from .whl/ into $site"
+    if "$py" -m pip install --quiet --disable-pip-version-check --no-index --no-deps \
+         --no-compile --upgrade --target "$site" .whl/*.whl; then
+      export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH}
+    else
+      install_ok=1
+    fi
+  else
+    echo "no .whl/ here: using what this Python has (make gpu-wheels bundles the rest)"
+  fi
+  # Every module the notebooks and the runner import, imported once, with its version.
+  "$py" tools/notebook_imports.py check "${serial[@]}" "${notebooks[@]}"
+} >"$out/deps.log" 2>&1
+deps_ok=$?
+cat "$out/deps.log"
+# The install ran in this shell (a brace group), so its PYTHONPATH holds for the steps below.
+{ [ "$install_ok" -eq 0 ] && [ "$deps_ok" -eq 0 ]; } || failed+=(dependencies)
+if [ "$deps_ok" -ne 0 ]; then
+  echo "== skipping nbval and execution: the notebooks cannot run without the modules above"
+else
+  # pytest loads only the plugins named here, never others installed on the machine, so the run
+  # is the one rehearsed here.
+  export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
+  # The project's nbval settings, without the parts that assume CI's machine (two workers) and
+  # with warnings reported rather than fatal: the question here is which outputs differ.
+  run_nbval() {
+    "$py" -m pytest -o addopts= -p no:cacheprovider -p nbval.plugin -W default -rf \
+      --nbval --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg "$@" 2>&1 \
+      | tee -a "$out/nbval.log"
+  }
+  : >"$out/nbval.log"
+  nbval_ok=0
+  if [ ${#alone[@]} -gt 0 ]; then
+    step "strict nbval on ${alone[*]}, alone"
+    run_nbval "${alone[@]}" || nbval_ok=1
+  fi
+  if [ ${#rest[@]} -gt 0 ]; then
+    step "strict nbval on ${#rest[@]} notebooks, $workers at a time"
+    parallel=()  # all cells of a notebook in one worker: they share a kernel
+    [ "$workers" -gt 1 ] && parallel=(-p xdist.plugin -n "$workers" --dist loadfile)
+    run_nbval "${parallel[@]}" "${rest[@]}" || nbval_ok=1
+  fi
+  [ "$nbval_ok" -eq 0 ] || failed+=(nbval)
 
-echo "== executing the notebooks in place, with the new measurements, timings re-recorded"
-# In place: this runs in a throwaway copy of the repository. With the measurements in
-# book/data/, chapters 5 and 7 show the table, the plot and the CUDA message as they will be
-# published, so this run also proves the code that shows them.
-if [ -f "$out/gpu-linear.json" ]; then
-  mkdir -p book/data && cp "$out/gpu-linear.json" book/data/
+  step "executing the notebooks in place, with the new measurements, timings re-recorded"
+  # In place: this runs in a throwaway copy of the repository. With the measurements in
+  # book/data/, chapters 5 and 7 show the table, the plot and the CUDA message as they will be
+  # published, so this run also proves the code that shows them.
+  # Measurements taken on the CPU (a rehearsal) are no GPU record: the chapters would reject
+  # them, so they run as published without one.
+  if [ -f "$out/gpu-linear.json" ] && "$py" -c '
+import json, sys
+sys.exit(json.load(open(sys.argv[1]))["device"] == "CPU")' "$out/gpu-linear.json"; then
+    mkdir -p book/data && cp "$out/gpu-linear.json" book/data/
+  else
+    echo "no GPU measurements: the notebooks are executed without a gpu-linear.json"
+  fi
+  : >"$out/execute.log"
+  execute_ok=0
+  for nb in "${alone[@]}"; do
+    REFRESH=1 "$py" tools/execute.py "$nb" 2>&1 | tee -a "$out/execute.log" || execute_ok=1
+  done
+  if [ ${#rest[@]} -gt 0 ]; then
+    printf '%s\n' "${rest[@]}" \
+      | REFRESH=1 xargs -P "$workers" -I{} "$py" tools/execute.py {} 2>&1 \
+      | tee -a "$out/execute.log" || execute_ok=1
+  fi
+  [ "$execute_ok" -eq 0 ] || failed+=(execute)
+  # Packed even when one failed: the others are still worth reading (a failed one stays as stored).
+  tar -czf "$out/executed.tar.gz" "${notebooks[@]}" || failed+=(pack)
 fi
-printf '%s\n' "${notebooks[@]}" \
-  | REFRESH=1 xargs -P "$workers" -I{} "$py" tools/execute.py {} 2>&1 | tee "$out/execute.log" \
-  || failed+=(execute)
-# Packed even when one failed: the others are still worth reading (a failed one stays as stored).
-tar -czf "$out/executed.tar.gz" "${notebooks[@]}" || failed+=(pack)
 
+step "done"
 if [ ${#failed[@]} -gt 0 ]; then
   echo "== failed steps: ${failed[*]}"
   exit 1
