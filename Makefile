@@ -6,6 +6,7 @@
 #   make execute  re-run every notebook in place to refresh its stored outputs
 #   make check NB=book/03-parameters.ipynb  strict nbval, hygiene and lint for one chapter
 #   make bench    time set-up, build and tests on this machine
+#   make compat TORCH=2.15.0  run the book under another PyTorch release and report what differs
 #   make gpu-wheels  every package the GPU run needs beyond PyTorch, as wheels, for a GPU machine without PyPI
 #   make gpu-rehearsal  rehearse that run here on the CPU, in an environment holding only PyTorch and those wheels
 #   make clean    remove the build and caches (keeps .venv)
@@ -16,7 +17,7 @@ BIN    := $(VENV)/bin
 # Touched after a successful install: make re-installs when requirements.txt is newer.
 READY  := $(VENV)/.ready
 
-.PHONY: book test lab execute check bench gpu-wheels clean venv
+.PHONY: book test lab execute check compat bench gpu-wheels clean venv
 .DEFAULT_GOAL := book
 
 venv: $(READY)
@@ -57,6 +58,11 @@ check: $(READY)
 	$(BIN)/python -m pytest -n 0 $(NB) tests/test_notebook_hygiene.py -k "$(notdir $(NB))"
 	$(BIN)/ruff check --no-cache $(NB)
 	$(BIN)/codespell --ignore-regex '"image/png": "[^"]*"' $(NB)
+
+# Not part of make test: a CUDA build of torch is several GB. See tools/compat.py.
+compat: $(READY)
+	@test -n "$(TORCH)" || { echo "usage: make compat TORCH=2.15.0"; exit 2; }
+	$(BIN)/python tools/compat.py $(TORCH)
 
 bench: $(READY)
 	@tools/ensure_browser.sh
