@@ -1,11 +1,14 @@
-"""The beginning of PyTorch's CUDA device-mismatch message, as chapters 5 and 7 quote it, is real.
+"""The CUDA messages chapters 5 and 7 quote are real: their templates are in the pinned PyTorch.
 
-Those chapters raise the mismatch on the `meta` device, which any machine has; the CUDA form of
-the message comes from another check that only runs with a GPU, which CI lacks. The phrase they
-quote is compiled into PyTorch's CPU library (the check lives in code shared by all devices), so
-this looks for it there: a release that rewords it fails here, and the prose must follow.
+Those chapters raise a device mismatch, and a device tensor passed to NumPy, on the `meta` device,
+which any machine has; the CUDA forms of these messages only appear with a GPU, which CI lacks.
+Their templates are compiled into PyTorch's libraries (the checks live in code shared by all
+devices), so this looks for each template's fixed parts there: a release that rewords one fails
+here, and the prose must follow. It also checks that every CUDA wording chapter 7 quotes is an
+instance of one of these templates, so a quotation cannot drift from the library.
 """
 import mmap
+import re
 from pathlib import Path
 
 import nbformat
@@ -16,26 +19,86 @@ from book import BOOK
 
 PHRASE = "Expected all tensors to be on the same device"
 
+# Each template: its fixed parts, in order, and the pattern a filled-in message matches.
+TEMPLATES = {
+    "found two devices": (
+        ["Expected all tensors to be on the same device, but found at least two devices, "],
+        r"Expected all tensors to be on the same device, but found at least two devices, "
+        r"\S+ and \S+!",
+    ),
+    "argument on another device": (
+        ["Expected all tensors to be on the same device, but got ",
+         ", different from other tensors on ", " (when checking argument in method "],
+        r"Expected all tensors to be on the same device, but got \w+ is on \S+, different from "
+        r"other tensors on \S+ \(when checking argument in method \w+\)",
+    ),
+    "device tensor to numpy": (
+        ["can't convert ", " device type tensor to numpy. Use Tensor.cpu() to ",
+         "copy the tensor to host memory first."],
+        r"can't convert \S+ device type tensor to numpy\. Use Tensor\.cpu\(\) to copy the tensor "
+        r"to host memory first\.",
+    ),
+}
+
 
 def torch_libraries() -> list[Path]:
     lib = Path(torch.__file__).parent / "lib"
-    # libtorch_cpu.so on Linux, .dylib on macOS, torch_cpu.dll on Windows.
-    return sorted(p for p in lib.glob("*torch_cpu.*") if p.suffix in {".so", ".dylib", ".dll"})
+    # libtorch_cpu.so / libtorch_python.so on Linux, .dylib on macOS, .dll on Windows. ATen's
+    # messages are in the CPU library; the NumPy bridge's are in the Python bindings.
+    return sorted(p for p in lib.glob("*torch_*") if p.suffix in {".so", ".dylib", ".dll"}
+                  and p.stem.endswith(("torch_cpu", "torch_python")))
+
+
+def in_libraries(text: str) -> bool:
+    for path in torch_libraries():
+        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if data.find(text.encode()) >= 0:
+                return True
+    return False
+
+
+def prose(chapter: str) -> str:
+    """The chapter's markdown, whitespace collapsed (Markdown wraps lines), without its fenced
+    blocks (such as index directives), whose backticks are not quotations."""
+    text = " ".join(cell.source for cell in nbformat.read(BOOK / chapter, as_version=4).cells
+                    if cell.cell_type == "markdown")
+    text = re.sub(r"```.*?```", " ", text, flags=re.DOTALL)
+    return " ".join(text.replace(">", " ").split())   # quotations are block quotes too
+
+
+def troubleshooting_chapter() -> str:
+    return next(p.name for p in sorted(BOOK.glob("*.ipynb")) if "troubleshooting" in p.name)
 
 
 def test_pinned_torch_contains_the_phrase():
-    libraries = torch_libraries()
-    assert libraries, "PyTorch's CPU library was not found; has its file name changed?"
-    for path in libraries:
-        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            if data.find(PHRASE.encode()) >= 0:
-                return
-    pytest.fail(f"{PHRASE!r} is in none of {[p.name for p in libraries]}")
+    assert torch_libraries(), "PyTorch's libraries were not found; have their names changed?"
+    assert in_libraries(PHRASE), f"{PHRASE!r} is in none of {torch_libraries()}"
 
 
-@pytest.mark.parametrize("chapter", ["05-gpu.ipynb", "07-troubleshooting.ipynb"])
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_pinned_torch_contains_each_template(name):
+    missing = [part for part in TEMPLATES[name][0] if not in_libraries(part)]
+    assert not missing, f"{name}: not in the pinned PyTorch: {missing}"
+
+
+@pytest.mark.parametrize("chapter", ["05-gpu.ipynb", troubleshooting_chapter()])
 def test_chapters_quote_that_phrase(chapter):
-    prose = " ".join(cell.source for cell in nbformat.read(BOOK / chapter, as_version=4).cells
-                     if cell.cell_type == "markdown")
-    # Markdown wraps lines, so compare with whitespace collapsed.
-    assert f"`{PHRASE}`" in " ".join(prose.split())
+    assert f"`{PHRASE}`" in prose(chapter)
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_troubleshooting_quotes_the_cuda_wording(name):
+    """Chapter 7 quotes each message as a CUDA user sees it, and the quotation fits the template."""
+    spans = re.findall(r"`([^`]+)`", prose(troubleshooting_chapter()))
+    quoted = [s for s in spans if re.fullmatch(TEMPLATES[name][1], s) and "cuda" in s]
+    assert quoted, f"chapter 7 quotes no CUDA wording of {name!r} that matches its template"
+
+
+def test_every_quoted_wording_fits_a_template():
+    """Every complete quotation of one of these messages (from its first fixed part to its last;
+    tables quote only beginnings) is an instance of its template."""
+    spans = re.findall(r"`([^`]+)`", prose(troubleshooting_chapter()))
+    for span in spans:
+        for name, (parts, pattern) in TEMPLATES.items():
+            if span.startswith(parts[0]) and parts[-1].strip() in span:
+                assert re.fullmatch(pattern, span), f"{span!r} does not fit {name!r}"
