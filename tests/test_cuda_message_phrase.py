@@ -1,10 +1,10 @@
-"""The CUDA messages chapters 5 and 7 quote are real: their templates are in the pinned PyTorch.
+"""The CUDA messages chapters 5 and 9 quote are real: their templates are in the pinned PyTorch.
 
 Those chapters raise a device mismatch, and a device tensor passed to NumPy, on the `meta` device,
 which any machine has; the CUDA forms of these messages only appear with a GPU, which CI lacks.
 Their templates are compiled into PyTorch's libraries (the checks live in code shared by all
 devices), so this looks for each template's fixed parts there: a release that rewords one fails
-here, and the prose must follow. It also checks that every CUDA wording chapter 7 quotes is an
+here, and the prose must follow. It also checks that every CUDA wording chapter 9 quotes is an
 instance of one of these templates, so a quotation cannot drift from the library.
 """
 import mmap
@@ -88,10 +88,10 @@ def test_chapters_quote_that_phrase(chapter):
 
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_troubleshooting_quotes_the_cuda_wording(name):
-    """Chapter 7 quotes each message as a CUDA user sees it, and the quotation fits the template."""
+    """Chapter 9 quotes each message as a CUDA user sees it, and the quotation fits the template."""
     spans = re.findall(r"`([^`]+)`", prose(troubleshooting_chapter()))
     quoted = [s for s in spans if re.fullmatch(TEMPLATES[name][1], s) and "cuda" in s]
-    assert quoted, f"chapter 7 quotes no CUDA wording of {name!r} that matches its template"
+    assert quoted, f"chapter 9 quotes no CUDA wording of {name!r} that matches its template"
 
 
 def test_every_quoted_wording_fits_a_template():

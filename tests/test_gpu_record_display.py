@@ -29,7 +29,7 @@ def record_cells(chapter: str) -> list:
 
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory):
-    """Run the record cells of chapters 5 and 7 in one kernel beside a fixture record."""
+    """Run the record cells of chapters 5 and 9 in one kernel beside a fixture record."""
     folder = tmp_path_factory.mktemp("book")
     record = gpu_bench.run(gpu_bench.torch.device("cpu"), batches=(1, 16), sizes=(32,),
                            min_run_time=0.01)
@@ -43,7 +43,7 @@ def outputs(tmp_path_factory):
     (folder / "data" / "gpu-linear.json").write_text(json.dumps(record))
 
     chapters = {"05-gpu.ipynb": record_cells("05-gpu.ipynb"),
-                "07-troubleshooting.ipynb": record_cells("07-troubleshooting.ipynb")}
+                "09-troubleshooting.ipynb": record_cells("09-troubleshooting.ipynb")}
     # Fresh cells: the two chapters' cell ids would collide in one notebook.
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.source)
                                          for cells in chapters.values() for c in cells])
@@ -82,5 +82,5 @@ def test_chapter_5_draws_the_plot(outputs):
 
 
 def test_chapter_7_quotes_the_message(outputs):
-    text = text_of(outputs["07-troubleshooting.ipynb"])
+    text = text_of(outputs["09-troubleshooting.ipynb"])
     assert FIXTURE_MESSAGE in text and "No GPU" not in text

@@ -10,8 +10,8 @@ QUERIES = {
     "BatchNorm": "04-bias.html",
     "synchronize": "05-gpu.html",
     "gradcheck": "06-under-the-hood.html",
-    "leaf Variable": "07-troubleshooting.html",
-    "shapes cannot be multiplied": "07-troubleshooting.html",
+    "leaf Variable": "09-troubleshooting.html",
+    "shapes cannot be multiplied": "09-troubleshooting.html",
 }
 
 # The opening words of each error message the troubleshooting chapter covers, as a reader pastes

@@ -11,7 +11,7 @@
 # What it writes to OUT_DIR (seven files), and what to do with them afterwards:
 #   machine.txt            nvidia-smi (with its clocks and power limits), other GPU processes,
 #                          the Python, torch and CUDA versions, the GPU's compute capability
-#   gpu-linear.json        copy to book/data/, then: make execute NB="book/05-gpu.ipynb book/07-troubleshooting.ipynb"
+#   gpu-linear.json        copy to book/data/, then: make execute NB="book/05-gpu.ipynb book/09-troubleshooting.ipynb"
 #   bench.log              what gpu_bench.py printed
 #   deps.log               the bundled wheels' installation, and every module the run imports
 #   nbval.log              strict nbval: lists every stored output that differs on the GPU
@@ -130,7 +130,7 @@ else
 
   step "executing the notebooks in place, with the new measurements, timings re-recorded"
   # In place: this runs in a throwaway copy of the repository. With the measurements in
-  # book/data/, chapters 5 and 7 show the table, the plot and the CUDA message as they will be
+  # book/data/, chapters 5 and 9 show the table, the plot and the CUDA message as they will be
   # published, so this run also proves the code that shows them.
   # Measurements taken on the CPU (a rehearsal) are no GPU record: the chapters would reject
   # them, so they run as published without one.
