@@ -32,6 +32,12 @@
 # Every step that can run does, even after an earlier one failed, so one run reports all it can;
 # the exit status is non-zero if any step failed.
 set -uo pipefail
+# NVIDIA's PyTorch containers often set this, which turns TF32 on for every float32 product: the
+# book's stored outputs and chapter 5's measurements assume PyTorch's own defaults.
+if [ -n "${TORCH_ALLOW_TF32_CUBLAS_OVERRIDE:-}" ]; then
+  echo "unsetting TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=$TORCH_ALLOW_TF32_CUBLAS_OVERRIDE (it forces TF32)"
+  unset TORCH_ALLOW_TF32_CUBLAS_OVERRIDE
+fi
 out=${1:?usage: tools/gpu_check.sh OUT_DIR}
 mkdir -p "$out" && out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/.."
