@@ -35,7 +35,8 @@ def test_internal_links_and_anchors_resolve(site_html):
     broken = []
     for page in page_paths():
         source = site_html / page
-        parsed.setdefault(source, parse(source))
+        if source not in parsed:
+            parsed[source] = parse(source)
         for ref in parsed[source].refs:
             parts = urlsplit(ref)
             if parts.scheme or parts.netloc or ref.startswith(("mailto:", "javascript:")):
@@ -47,7 +48,8 @@ def test_internal_links_and_anchors_resolve(site_html):
                 broken.append(f"{page}: {ref} (no such file)")
                 continue
             if parts.fragment and target.suffix == ".html":
-                parsed.setdefault(target, parse(target))
+                if target not in parsed:  # (setdefault would parse it again for every link)
+                    parsed[target] = parse(target)
                 if unquote(parts.fragment) not in parsed[target].ids:
                     broken.append(f"{page}: {ref} (no such anchor)")
     assert not broken, "\n".join(broken)

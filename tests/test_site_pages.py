@@ -4,13 +4,15 @@ Each page is loaded once (tools/website.py, visit) and the facts gathered there 
 one test per concern, so a failure still names what is wrong:
 - it loads with no console error, page error or failed request, and asks nothing of another
   host (readers offline, behind a firewall, or who care about privacy get the whole page from
-  the book's own server); a screenshot of each page goes to reports/screenshots/;
+  the book's own server); with SCREENSHOTS=1 a full-page screenshot of each page goes to
+  reports/screenshots/;
 - MathJax (served by the site) has typeset every formula: no raw LaTeX, no MathJax error;
 - every image has meaningful alt text and has loaded; figures have an opaque white background
   (legible in dark mode);
 - axe-core (the copy bundled, pinned, in axe-playwright-python) reports no violation; the
   experimental rule label-content-name-mismatch is switched on because the theme failed it
-  (see _templates/ and _ext/accessible_toggles.py);
+  (see _templates/ and _ext/accessible_toggles.py); the contrast of syntax-highlighted code,
+  one stylesheet for every page, is checked on one chapter (tools/website.py says why);
 - one search field at desktop width;
 - on a chapter, every exercise solution starts closed with none of its code or output shown,
   and opening it shows its code and a non-empty output;
@@ -18,7 +20,7 @@ one test per concern, so a failure still names what is wrong:
   inside their own box.
 """
 import pytest
-from website import page_paths, visit
+from website import CODE_CONTRAST_PAGE, page_paths, visit
 
 from book import notebooks
 
@@ -73,6 +75,11 @@ def test_images_have_alt_text_and_load(facts, path):
 @pytest.mark.parametrize("path", PAGES)
 def test_no_axe_violations(facts, path):
     violations = facts(path)["axe"]
+    assert violations == [], "\n".join(violations)
+
+
+def test_code_colours_have_contrast(facts):
+    violations = facts(CODE_CONTRAST_PAGE)["code_contrast"]
     assert violations == [], "\n".join(violations)
 
 
