@@ -10,6 +10,8 @@ QUERIES = {
     "BatchNorm": "04-bias.html",
     "synchronize": "05-gpu.html",
     "gradcheck": "06-under-the-hood.html",
+    "load_digits": "07-classifier.html",
+    "LoRA": "08-modern-models.html",
     "leaf Variable": "09-troubleshooting.html",
     "shapes cannot be multiplied": "09-troubleshooting.html",
 }
@@ -48,6 +50,13 @@ MESSAGES = [
     "element 0 of tensors does not require grad and does not have a grad_fn",
     "Can't access the shape of an uninitialized parameter or buffer",
     "Attempted to use an uninitialized parameter",
+    "expected target dtype to be Long or Byte, but got Int",
+    "Weights only load failed",
+    "Unsupported global: GLOBAL torch.nn.modules.container.Sequential",
+    "Tensor.item() cannot be called on meta tensors",
+    "embed_dim must be divisible by num_heads",
+    "'LoRALinear' object has no attribute 'weight'",
+    "PyTorch is checking the matmul precision without a specific backend name",
 ]
 
 
