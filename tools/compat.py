@@ -53,9 +53,8 @@ def run_nbval(python: Path, version: str) -> Path:
     REPORTS.mkdir(exist_ok=True)
     junit = REPORTS / f"compat-{version}.xml"
     chapters = [str(path.relative_to(ROOT)) for path in notebooks()]
-    command = [python, "-m", "pytest", "-o", "addopts=", "-p", "no:cacheprovider", "--color=no",
-               "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/sanitize.cfg",
-               "-n", "2", "--dist", "loadfile", "-q", f"--junitxml={junit}", *chapters]
+    # pyproject.toml's addopts give the same strict nbval settings as `make test`.
+    command = [python, "-m", "pytest", "--color=no", "-q", f"--junitxml={junit}", *chapters]
     subprocess.run(command, cwd=ROOT)
     return junit
 
