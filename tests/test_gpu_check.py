@@ -39,7 +39,7 @@ def gpu_check(repo, notebooks: dict, workers: int):
     """Run tools/gpu_check.sh on the CPU in a copy of the repository holding `notebooks`."""
     for name in ("tools", "tests"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("requirements.txt", "pyproject.toml", "_toc.yml"):
+    for name in ("requirements.txt", "pyproject.toml", "conftest.py", "_toc.yml"):
         shutil.copy(ROOT / name, repo / name)
     (repo / "book").mkdir()
     for name, cells in notebooks.items():

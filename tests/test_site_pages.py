@@ -11,8 +11,8 @@ one test per concern, so a failure still names what is wrong:
   (legible in dark mode);
 - axe-core (the copy bundled, pinned, in axe-playwright-python) reports no violation; the
   experimental rule label-content-name-mismatch is switched on because the theme failed it
-  (see _templates/ and _ext/accessible_toggles.py); the contrast of syntax-highlighted code,
-  one stylesheet for every page, is checked on one chapter (tools/website.py says why);
+  (see _templates/ and _ext/accessible_toggles.py); inside code blocks, built alike on every
+  page, axe runs on one chapter (tools/website.py says why);
 - one search field at desktop width;
 - on a chapter, every exercise solution starts closed with none of its code or output shown,
   and opening it shows its code and a non-empty output;
@@ -20,7 +20,7 @@ one test per concern, so a failure still names what is wrong:
   inside their own box.
 """
 import pytest
-from website import CODE_CONTRAST_PAGE, page_paths, visit
+from website import CODE_PAGE, page_paths, visit
 
 from book import notebooks
 
@@ -78,8 +78,9 @@ def test_no_axe_violations(facts, path):
     assert violations == [], "\n".join(violations)
 
 
-def test_code_colours_have_contrast(facts):
-    violations = facts(CODE_CONTRAST_PAGE)["code_contrast"]
+@pytest.mark.parametrize("path", [CODE_PAGE])
+def test_code_blocks_pass_axe(facts, path):
+    violations = facts(path)["axe_code"]
     assert violations == [], "\n".join(violations)
 
 
