@@ -5,6 +5,8 @@
 #   make lab      open the notebooks in JupyterLab
 #   make execute  re-run every notebook in place to refresh its stored outputs
 #   make check NB=book/03-parameters.ipynb  strict nbval, hygiene and lint for one chapter
+#   make pdf      the whole book as one PDF, _build/pdf/book.pdf, checked (tests/test_pdf.py)
+#   make test-tools  the tests that run the GPU scripts on the CPU (kept out of make test)
 #   make bench    time set-up, build and tests on this machine
 #   make compat TORCH=2.15.0  run the book under another PyTorch release and report what differs
 #   make gpu-wheels  every package the GPU run needs beyond PyTorch, as wheels, for a GPU machine without PyPI
@@ -17,7 +19,7 @@ BIN    := $(VENV)/bin
 # Touched after a successful install: make re-installs when requirements.txt is newer.
 READY  := $(VENV)/.ready
 
-.PHONY: book test lab execute check compat bench gpu-wheels clean venv
+.PHONY: book test test-tools pdf lab execute check compat bench gpu-wheels clean venv
 .DEFAULT_GOAL := book
 
 venv: $(READY)
@@ -43,6 +45,18 @@ book: $(READY)
 test: $(READY)
 	@tools/ensure_browser.sh
 	$(BIN)/python -m pytest
+
+# Printed by tests/test_pdf.py, which checks the file it leaves (tools/pdf.py says how).
+pdf: $(READY)
+	@tools/ensure_browser.sh
+	BOOK_PDF=$(CURDIR)/_build/pdf/book.pdf $(BIN)/python -m pytest -n 0 -m pdf tests/test_pdf.py
+	@$(BIN)/python -c 'import pypdfium2, os; p = "_build/pdf/book.pdf"; \
+	  print(f"{p}: {len(pypdfium2.PdfDocument(p))} pages, {os.path.getsize(p) / 1e6:.1f} MB")'
+
+# The GPU run's scripts (tools/gpu_check.sh, tools/gpu_bench.py) run on the CPU: a minute more
+# than make test, which leaves them out. CI runs both.
+test-tools: $(READY)
+	$(BIN)/python -m pytest -m gpu_tools tests/test_gpu_check.py tests/test_gpu_bench.py
 
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 lab: $(READY)

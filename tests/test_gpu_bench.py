@@ -108,6 +108,7 @@ values=(); for f in "${fields[@]}"; do values+=("value of $f"); done
     assert set(state) == set(gpu_bench.SMI_FIELDS)
 
 
+@pytest.mark.gpu_tools  # runs the script: make test-tools
 def test_quick_run_on_cpu_writes_what_the_chapter_reads(tmp_path):
     out = tmp_path / "gpu-linear.json"
     result = subprocess.run(
@@ -133,6 +134,7 @@ def test_quick_run_on_cpu_writes_what_the_chapter_reads(tmp_path):
         assert row["matmul_settings"]["float32_matmul_precision"] == "highest"
 
 
+@pytest.mark.gpu_tools  # runs the script: make test-tools
 def test_refuses_cuda_without_a_gpu(tmp_path):
     if gpu_bench.torch.cuda.is_available():
         return  # on a GPU machine there is nothing to refuse

@@ -159,7 +159,7 @@ def test_valid_and_normalised_json(path):
 # Exercises: a question, then its solution, hidden with its output until the reader opens it.
 # sphinx-exercise's gated directives do this: an {exercise} block, then code cells between
 # {solution-start} (with :class: dropdown, a toggle titled "Solution") and {solution-end}.
-EXERCISE = re.compile(r"^```\{exercise\}(?P<title>[^\n]*)\n:label: (?P<label>\S+)\n")
+EXERCISE = re.compile(r"^(?P<fence>`{3,})\{exercise\}(?P<title>[^\n]*)\n:label: (?P<label>\S+)\n")
 SOLUTION_START = re.compile(r"^```\{solution-start\} (?P<label>\S+)\n:class: dropdown\n```$")
 SOLUTION_END = "```{solution-end}\n```"
 
@@ -188,6 +188,12 @@ def exercise_structure(nb):
                 exercise, count = match["label"], count + 1
                 if "`" in match["title"]:
                     problems.append(f"cell {index}: code in an exercise title breaks its link")
+                # A code block inside the question needs a shorter fence than the exercise's,
+                # or it closes the exercise early and shows outside the exercise's box.
+                fence = len(match["fence"])
+                if re.search(rf"(?m)^`{{{fence},}}[^`\s]", source[len(match[0]):]):
+                    problems.append(f"cell {index}: a code block in exercise {match['label']!r} "
+                                    f"opens with {fence} or more backticks, which end the exercise")
             elif start:
                 if start["label"] != exercise:
                     problems.append(f"cell {index}: solution for {start['label']!r} does not "
