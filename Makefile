@@ -86,7 +86,8 @@ gpu-wheels: $(READY)
 	tools/gpu_wheels.sh
 
 .PHONY: gpu-rehearsal
-gpu-rehearsal: $(READY)
+# The script's own tests first (a minute), then the rehearsal over the real chapters.
+gpu-rehearsal: $(READY) test-tools
 	tools/gpu_rehearsal.sh
 
 clean:

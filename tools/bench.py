@@ -4,7 +4,9 @@ Prints, for the machine it runs on:
   - set-up time from nothing: a new virtual environment from requirements.txt (pip's cache
     is used when present, as on a reader's second install);
   - a clean build of the website;
-  - nbval per notebook, and the whole test suite (`pytest`, as `make test` runs it);
+  - nbval per notebook, and the whole test suite (`pytest`, as `make test` runs it), then the
+    suite again in stages (nbval, the browser tests with their build, the rest), each with the
+    CPU time the machine spent on it;
   - peak memory (RSS) of the whole test run, all its processes together at their peak;
   - for every page of the website: its HTML bytes, the bytes of its images, the bytes a browser
     transfers on a first visit (theme, scripts, fonts and MathJax included, from the browser's
@@ -58,6 +60,26 @@ def tree_rss_mib(pid: int) -> float:
     return total / 1024
 
 
+def busy_cpu_seconds() -> float | None:
+    """CPU time the whole machine has spent busy, from /proc/stat (Linux), or None.
+
+    Counted machine-wide because the browser's renderers are not children of the test run.
+    """
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(value) for value in stat.readline().split()[1:]]
+    except OSError:
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+
+
+def timed_with_cpu(command):
+    before = busy_cpu_seconds()
+    seconds = timed(command)
+    after = busy_cpu_seconds()
+    return seconds, (after - before if before is not None else None)
+
+
 def timed_with_peak_memory(command):
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -102,6 +124,20 @@ def main() -> None:
 
     seconds, peak = timed_with_peak_memory([sys.executable, "-m", "pytest", "-q"])
     print(f"whole test suite (make test after set-up): {seconds:.1f} s, peak memory {peak:.0f} MiB")
+
+    # The same suite in stages, each run on its own with make test's settings (two workers).
+    # The browser stage builds the website once, as make test does.
+    browser = sorted(str(path.relative_to(ROOT))
+                     for path in (ROOT / "tests").glob("test_site_*.py"))
+    stages = {
+        "nbval (every notebook)": ["book"],
+        "browser (tests/test_site_*.py, with one build)": browser,
+        "the rest of tests/": ["tests", *(f"--ignore={path}" for path in browser)],
+    }
+    for name, arguments in stages.items():
+        seconds, cpu = timed_with_cpu([sys.executable, "-m", "pytest", "-q", *arguments])
+        print(f"make test, {name}: {seconds:.1f} s" + (f", {cpu:.0f} s of CPU" if cpu else ""),
+              flush=True)
 
     bench_site.main()
 
