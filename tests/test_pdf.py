@@ -7,7 +7,7 @@ whose parsed pages it reuses), else to a temporary folder. The PDF is read with 
 text, where each run of text ends, its images and its bookmarks. The checks:
 - a title page, then the contents, listing every chapter in the order of _toc.yml with the page
   it starts on, and each chapter's title at the top of that page; the bookmarks in the same order;
-- each exercise says on which page its solution is, and the solution is there;
+- each exercise says on which page its solution is, and the solution is there; and back;
 - every figure the notebooks hold is in it;
 - no raw TeX: every formula was typeset;
 - no line of code or output cut at the page edge: every line of every code cell and of every
@@ -27,7 +27,7 @@ import pytest
 
 from book import ROOT, notebooks, resolve, toc_entries
 
-# 189 pages when written; the range allows for growth, and catches a book cut short (a chapter
+# 190 pages when written; the range allows for growth, and catches a book cut short (a chapter
 # missing) or one blown up (code no longer wrapping, one character per line).
 PAGES = range(150, 260)
 # The right margin of tools/pdf.css (15 mm), in points; text may end at it, not past it.
@@ -118,6 +118,10 @@ def test_each_exercise_points_to_its_solution(printed):
         assert "Solution to Exercise" in printed["pages"][number - 1]["text"]
     pointers = re.findall(r"Solution: page (\d+)", text)
     assert len(pointers) == printed["solutions"]
+    # And each solution names the page of its exercise, where the exercise is.
+    for number in map(int, re.findall(r"The exercise: page (\d+)", text)):
+        assert re.search(r"Exercise \d+\.\d+", printed["pages"][number - 1]["text"]), number
+    assert len(re.findall(r"The exercise: page", text)) == printed["solutions"]
 
 
 def test_every_figure_is_printed(printed):

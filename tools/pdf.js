@@ -64,6 +64,9 @@
       const name = textOf(exercise.querySelector(".admonition-title"));
       const id = `pdf-solution-${++count}`;
       back.append(make("h4", {id}, `Solution to ${name}`));
+      const question = make("p", {className: "pdf-solution-link"}, "The exercise: page ");
+      question.append(pageRef(exercise.id));
+      back.append(question);
       back.append(...[...solution.children].filter(
         (child) => !child.classList.contains("admonition-title")));
       const note = make("p", {className: "pdf-solution-link"}, "Solution: page ");
