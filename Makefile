@@ -37,12 +37,20 @@ $(READY): requirements.txt
 	  echo "error: installing requirements.txt into $(VENV) failed (pip's message is above). Fix the cause and run make again."; exit 1; }
 	@touch $@
 
+# axe-core for the browser tests, at the version and hash package-lock.json pins.
+AXE := node_modules/axe-core/axe.min.js
+$(AXE): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "error: the browser tests need npm, to install axe-core (Debian/Ubuntu: apt-get install npm; or install Node.js)"; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # --all: a full rebuild (a few seconds); an incremental one can keep stale copies of _static/.
 book: $(READY)
 	$(BIN)/jupyter-book build . --all -n -W --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-test: $(READY)
+test: $(READY) $(AXE)
 	@tools/ensure_browser.sh
 	$(BIN)/python -m pytest
 
@@ -78,7 +86,7 @@ compat: $(READY)
 	@test -n "$(TORCH)" || { echo "usage: make compat TORCH=2.15.0"; exit 2; }
 	$(BIN)/python tools/compat.py $(TORCH)
 
-bench: $(READY)
+bench: $(READY) $(AXE)
 	@tools/ensure_browser.sh
 	$(BIN)/python tools/bench.py
 

@@ -9,7 +9,7 @@ one test per concern, so a failure still names what is wrong:
 - MathJax (served by the site) has typeset every formula: no raw LaTeX, no MathJax error;
 - every image has meaningful alt text and has loaded; figures have an opaque white background
   (legible in dark mode);
-- axe-core (the copy bundled, pinned, in axe-playwright-python) reports no violation; the
+- axe-core (pinned in package-lock.json, installed by npm ci) reports no violation; the
   experimental rule label-content-name-mismatch is switched on because the theme failed it
   (see _templates/ and _ext/accessible_toggles.py); inside code blocks, built alike on every
   page, axe runs on one chapter (tools/website.py says why);

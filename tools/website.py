@@ -18,6 +18,9 @@ from pathlib import Path
 from book import ROOT, toc_entries
 
 JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
+# axe-core, the accessibility checker injected into each page: pinned in package.json and
+# package-lock.json, installed by `make test` (npm ci) into node_modules/.
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "reports" / "screenshots"
 # Flags for a headless browser on a machine with no network beyond loopback: no background
 # requests to Google's services, no GPU, no sandbox (CI runs as root).
@@ -167,8 +170,6 @@ def visit(browser, base_url: str, path: str) -> dict:
     each. Then at phone width
     (390 px): the page's width.
     """
-    from importlib import resources
-
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     record = PageRecord(page, base_url)
     page.goto(f"{base_url}/{path}", wait_until="networkidle")
@@ -178,8 +179,9 @@ def visit(browser, base_url: str, path: str) -> dict:
         page.screenshot(path=SCREENSHOTS / f"{path.replace('/', '_')}.png", full_page=True)
     facts = {"math": page.evaluate(MATH_JS), "images": page.evaluate(IMAGES_JS),
              "search_fields": page.evaluate(SEARCH_FIELDS_JS)}
-    axe = resources.files("axe_playwright_python") / "axe.min.js"
-    page.add_script_tag(content=axe.read_text(encoding="utf-8"))
+    if not AXE.exists():
+        raise RuntimeError(f"{AXE} is missing: run `make test`, which installs it with npm ci")
+    page.add_script_tag(path=AXE)
     facts["axe"] = page.evaluate(AXE_JS, [OUTSIDE_CODE, AXE_OPTIONS])
     if path == CODE_PAGE:
         facts["axe_code"] = page.evaluate(AXE_JS, [INSIDE_CODE, AXE_OPTIONS])
