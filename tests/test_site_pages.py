@@ -32,11 +32,19 @@ PAGES_WITH_MATH = {"book/intro.html", "book/01-matmul.html", "book/06-under-the-
 _visits: dict[str, dict] = {}
 
 
+@pytest.fixture(scope="session")
+def tab(browser):
+    """One tab, going from page to page as a reader's does (tools/website.py, visit)."""
+    page = browser.new_page()
+    yield page
+    page.close()
+
+
 @pytest.fixture
-def facts(browser, site_url):
+def facts(tab, site_url):
     def of(path: str) -> dict:
         if path not in _visits:
-            _visits[path] = visit(browser, site_url, path)
+            _visits[path] = visit(tab, site_url, path)
         return _visits[path]
     return of
 

@@ -77,14 +77,24 @@ class PageRecord:
     def __init__(self, page, base_url: str):
         self.errors: list[str] = []
         self.foreign: list[str] = []
-        page.on("console", lambda m: self.errors.append(f"console: {m.text}")
-                if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url} {r.failure}"))
-        page.on("response", lambda r: self.errors.append(f"HTTP {r.status}: {r.url}")
-                if r.status >= 400 else None)
-        page.on("request", lambda r: self.foreign.append(r.url)
-                if not r.url.startswith((base_url + "/", "data:", "blob:")) else None)
+        self.page = page
+        self.listeners = {
+            "console": lambda m: self.errors.append(f"console: {m.text}")
+            if m.type == "error" else None,
+            "pageerror": lambda e: self.errors.append(f"page error: {e}"),
+            "requestfailed": lambda r: self.errors.append(f"failed: {r.url} {r.failure}"),
+            "response": lambda r: self.errors.append(f"HTTP {r.status}: {r.url}")
+            if r.status >= 400 else None,
+            "request": lambda r: self.foreign.append(r.url)
+            if not r.url.startswith((base_url + "/", "data:", "blob:")) else None,
+        }
+        for event, listener in self.listeners.items():
+            page.on(event, listener)
+
+    def stop(self) -> None:
+        """Stop recording (the tab goes on to another page)."""
+        for event, listener in self.listeners.items():
+            self.page.remove_listener(event, listener)
 
 
 def wait_for_mathjax(page) -> None:
@@ -161,8 +171,13 @@ OUTSIDE_CODE = {"exclude": [[".highlight pre"]]}
 INSIDE_CODE = {"include": [[".highlight pre"]]}
 
 
-def visit(browser, base_url: str, path: str) -> dict:
+def visit(tab, base_url: str, path: str) -> dict:
     """Load one page as a reader would and gather the facts the browser tests check.
+
+    `tab` is one browser tab that goes from page to page, as a reader's does: its cache holds
+    the theme's files after the first page, and its renderer has compiled the theme's scripts,
+    so a later page costs far less CPU time than it would in a new tab. The tab passes through
+    about:blank before and after, so that nothing of another page is recorded as this page's.
 
     At desktop width: console and network errors, requests to other hosts, a full-page
     screenshot if SCREENSHOTS is set (reports/screenshots/), typeset math, images, visible
@@ -170,7 +185,9 @@ def visit(browser, base_url: str, path: str) -> dict:
     each. Then at phone width
     (390 px): the page's width.
     """
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = tab
+    page.goto("about:blank")
+    page.set_viewport_size({"width": 1280, "height": 900})
     record = PageRecord(page, base_url)
     page.goto(f"{base_url}/{path}", wait_until="networkidle")
     wait_for_mathjax(page)
@@ -193,6 +210,7 @@ def visit(browser, base_url: str, path: str) -> dict:
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_timeout(100)
     facts["phone_width"] = page.evaluate("() => document.documentElement.scrollWidth")
-    page.close()
+    page.goto("about:blank")  # ends this page's requests while they are still recorded
+    record.stop()
     facts["errors"], facts["foreign"] = record.errors, record.foreign
     return facts
