@@ -7,13 +7,13 @@ devices), so this looks for each template's fixed parts there: a release that re
 here, and the prose must follow. It also checks that every CUDA wording chapter 9 quotes is an
 instance of one of these templates, so a quotation cannot drift from the library.
 """
+import importlib.util
 import mmap
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
-import torch
 
 from book import BOOK
 
@@ -42,7 +42,8 @@ TEMPLATES = {
 
 
 def torch_libraries() -> list[Path]:
-    lib = Path(torch.__file__).parent / "lib"
+    # Found without importing torch (seconds of CPU in every test worker).
+    lib = Path(importlib.util.find_spec("torch").origin).parent / "lib"
     # libtorch_cpu.so / libtorch_python.so on Linux, .dylib on macOS, .dll on Windows. ATen's
     # messages are in the CPU library; the NumPy bridge's are in the Python bindings.
     return sorted(p for p in lib.glob("*torch_*") if p.suffix in {".so", ".dylib", ".dll"}

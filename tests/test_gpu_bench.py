@@ -10,13 +10,20 @@ import os
 import subprocess
 import sys
 
-import gpu_bench
 import pytest
 
 from book import ROOT
 
 
-def test_flop_count_of_a_linear_layer():
+@pytest.fixture(scope="module")
+def gpu_bench():
+    """tools/gpu_bench.py, imported when a test first needs it: it imports torch, seconds of CPU
+    that every test worker would otherwise spend collecting this file."""
+    import gpu_bench
+    return gpu_bench
+
+
+def test_flop_count_of_a_linear_layer(gpu_bench):
     # 10 inputs x 4 features -> 2 outputs: 80 multiplications and 80 additions.
     assert gpu_bench.flops(10, 4, 2) == 160
 
@@ -28,7 +35,7 @@ LISTED = ["NVIDIA H100 80GB HBM3", "NVIDIA H100 PCIe", "NVIDIA H100 NVL", "NVIDI
 
 
 @pytest.mark.parametrize("name", LISTED)
-def test_each_listed_gpu_has_dense_peaks_and_a_source(name):
+def test_each_listed_gpu_has_dense_peaks_and_a_source(gpu_bench, name):
     peaks = gpu_bench.peak_for(name)
     assert set(peaks) == {"float32", "tf32", "bfloat16", "source"}
     # Tensor cores: TF32 well above float32, bfloat16 twice TF32 (dense, on these chips).
@@ -37,7 +44,7 @@ def test_each_listed_gpu_has_dense_peaks_and_a_source(name):
     assert "data sheet" in peaks["source"] or "whitepaper" in peaks["source"]
 
 
-def test_peak_figures_by_exact_device_name():
+def test_peak_figures_by_exact_device_name(gpu_bench):
     assert gpu_bench.peak_for("NVIDIA H100 80GB HBM3")["bfloat16"] == 989.4  # the whitepaper's
     assert gpu_bench.peak_for("NVIDIA H200")["bfloat16"] == 989.5  # half of 1,979 with sparsity
     assert gpu_bench.peak_for("NVIDIA A100-SXM4-80GB")["tf32"] == 156.0
@@ -54,11 +61,11 @@ def test_peak_figures_by_exact_device_name():
     "Some Unknown GPU",
     "CPU",
 ])
-def test_no_peak_unless_the_name_matches_exactly(name):
+def test_no_peak_unless_the_name_matches_exactly(gpu_bench, name):
     assert gpu_bench.peak_for(name) is None
 
 
-def test_tensor_core_formats_are_skipped_below_compute_capability_8():
+def test_tensor_core_formats_are_skipped_below_compute_capability_8(gpu_bench):
     cuda = gpu_bench.torch.device("cuda")
     older = gpu_bench.formats_for(cuda, (7, 5))
     assert older["float32"] is None and older["tf32"] and older["bfloat16"]
@@ -72,7 +79,7 @@ def rows(rates):
             for (fmt, features, batch), tflops in rates.items()]
 
 
-def test_tf32_check_compares_the_largest_size():
+def test_tf32_check_compares_the_largest_size(gpu_bench):
     check = gpu_bench.tf32_check(rows({
         ("float32", 1024, 16): 10.0, ("tf32", 1024, 16): 10.0,       # small: no verdict here
         ("float32", 8192, 16384): 50.0, ("tf32", 8192, 16384): 400.0,
@@ -81,14 +88,14 @@ def test_tf32_check_compares_the_largest_size():
     assert check["speedup"] == 8.0 and check["applied"] is True
 
 
-def test_tf32_check_says_when_the_setting_did_not_apply():
+def test_tf32_check_says_when_the_setting_did_not_apply(gpu_bench):
     check = gpu_bench.tf32_check(rows({("float32", 4096, 4096): 50.0,
                                        ("tf32", 4096, 4096): 52.0}))
     assert check["applied"] is False
     assert gpu_bench.tf32_check(rows({("float32", 32, 16): 1.0})) is None
 
 
-def test_nvidia_smi_fields_survive_a_driver_that_rejects_one(tmp_path, monkeypatch):
+def test_nvidia_smi_fields_survive_a_driver_that_rejects_one(gpu_bench, tmp_path, monkeypatch):
     # A stand-in nvidia-smi that knows every field but power.default_limit.
     fake = tmp_path / "nvidia-smi"
     fake.write_text("""#!/usr/bin/env bash
@@ -109,7 +116,7 @@ values=(); for f in "${fields[@]}"; do values+=("value of $f"); done
 
 
 @pytest.mark.gpu_tools  # runs the script: make test-tools
-def test_quick_run_on_cpu_writes_what_the_chapter_reads(tmp_path):
+def test_quick_run_on_cpu_writes_what_the_chapter_reads(gpu_bench, tmp_path):
     out = tmp_path / "gpu-linear.json"
     result = subprocess.run(
         [sys.executable, ROOT / "tools" / "gpu_bench.py", "--device", "cpu", "--quick",
@@ -135,7 +142,7 @@ def test_quick_run_on_cpu_writes_what_the_chapter_reads(tmp_path):
 
 
 @pytest.mark.gpu_tools  # runs the script: make test-tools
-def test_refuses_cuda_without_a_gpu(tmp_path):
+def test_refuses_cuda_without_a_gpu(gpu_bench, tmp_path):
     if gpu_bench.torch.cuda.is_available():
         return  # on a GPU machine there is nothing to refuse
     result = subprocess.run(

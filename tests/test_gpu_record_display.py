@@ -8,7 +8,6 @@ CUDA message). The record is a test fixture in a temporary folder; nothing of it
 """
 import json
 
-import gpu_bench
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -30,6 +29,8 @@ def record_cells(chapter: str) -> list:
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory):
     """Run the record cells of chapters 5 and 9 in one kernel beside a fixture record."""
+    import gpu_bench  # imports torch: seconds of CPU, spent only in the worker that runs this
+
     folder = tmp_path_factory.mktemp("book")
     record = gpu_bench.run(gpu_bench.torch.device("cpu"), batches=(1, 16), sizes=(32,),
                            min_run_time=0.01)

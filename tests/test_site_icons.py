@@ -5,13 +5,13 @@ then drawn by the theme's CSS from the Font Awesome webfont. This checks that th
 still the theme's file minus that one line (a theme upgrade must be followed), that no page asks
 for the script, and that every icon on a page is drawn as a glyph of the loaded webfont.
 """
+import importlib.util
 from pathlib import Path
-
-import pydata_sphinx_theme
 
 from book import ROOT
 
-THEME_MACROS = (Path(pydata_sphinx_theme.__file__).parent
+# Found without importing the theme (it imports Sphinx: a second of CPU in every test worker).
+THEME_MACROS = (Path(importlib.util.find_spec("pydata_sphinx_theme").origin).parent
                 / "theme" / "pydata_sphinx_theme" / "static" / "webpack-macros.html")
 OUR_MACROS = ROOT / "_templates" / "static" / "webpack-macros.html"
 DROPPED = "_static/scripts/fontawesome.js"
