@@ -33,7 +33,7 @@
   // The title page takes the book's title from the introduction, which becomes a chapter.
   const title = intro.querySelector("h1");
   const titlePage = make("section", {className: "pdf-title-page"});
-  titlePage.append(make("h1", {}, textOf(title)), make("p", {}, info.author),
+  titlePage.append(make("h1", {}, textOf(title)), make("p", {}, `By ${info.author}`),
                    make("p", {}, info.tested));
   const introHeading = make("h2", {id: "pdf-introduction"}, "Introduction");
   title.replaceWith(introHeading);
