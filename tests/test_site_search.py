@@ -74,6 +74,15 @@ QUERY_JS = """async (query) => {
 }"""
 
 
+def address_bar_search(page, site_url, query: str) -> list[str]:
+    """The result links, best first, of a search typed into the address bar (search.html?q=)."""
+    page.goto(f"{site_url}/search.html?q={quote(query)}", wait_until="load")
+    page.wait_for_selector("#search-results ul.search li", timeout=30_000)
+    page.wait_for_function("() => /Search finished/.test(Search.status.innerText)")
+    return page.eval_on_selector_all("#search-results ul.search li > a",
+                                     "anchors => anchors.map(a => a.href)")
+
+
 @pytest.fixture(scope="module")
 def results(browser, site_url):
     """The links of the search page's results for every query, best first.
@@ -84,10 +93,7 @@ def results(browser, site_url):
     """
     first = next(iter(QUERIES))
     page = browser.new_page()
-    page.goto(f"{site_url}/search.html?q={quote(first)}", wait_until="load")
-    page.wait_for_selector("#search-results ul.search li", timeout=30_000)
-    found = {first: page.eval_on_selector_all("#search-results ul.search li > a",
-                                              "anchors => anchors.map(a => a.href)")}
+    found = {first: address_bar_search(page, site_url, first)}
     for query in [*QUERIES, *MESSAGES]:
         if query not in found:
             found[query] = page.evaluate(QUERY_JS, query)
@@ -99,11 +105,7 @@ def test_the_page_and_the_query_code_agree(browser, site_url, results):
     """The in-page queries rank as the address-bar search does (checked on two queries)."""
     for query in (MESSAGES[0], "gradcheck"):
         page = browser.new_page()
-        page.goto(f"{site_url}/search.html?q={quote(query)}", wait_until="load")
-        page.wait_for_selector("#search-results ul.search li", timeout=30_000)
-        page.wait_for_function("() => /Search finished/.test(Search.status.innerText)")
-        links = page.eval_on_selector_all("#search-results ul.search li > a",
-                                          "anchors => anchors.map(a => a.href)")
+        links = address_bar_search(page, site_url, query)
         page.close()
         assert links == results[query], query
 

@@ -171,10 +171,10 @@ OUTSIDE_CODE = {"exclude": [[".highlight pre"]]}
 INSIDE_CODE = {"include": [[".highlight pre"]]}
 
 
-def visit(tab, base_url: str, path: str) -> dict:
+def visit(page, base_url: str, path: str) -> dict:
     """Load one page as a reader would and gather the facts the browser tests check.
 
-    `tab` is one browser tab that goes from page to page, as a reader's does: its cache holds
+    `page` is one browser tab that goes from page to page, as a reader's does: its cache holds
     the theme's files after the first page, and its renderer has compiled the theme's scripts,
     so a later page costs far less CPU time than it would in a new tab. The tab passes through
     about:blank before and after, so that nothing of another page is recorded as this page's.
@@ -185,7 +185,6 @@ def visit(tab, base_url: str, path: str) -> dict:
     each. Then at phone width
     (390 px): the page's width.
     """
-    page = tab
     page.goto("about:blank")
     page.set_viewport_size({"width": 1280, "height": 900})
     record = PageRecord(page, base_url)
