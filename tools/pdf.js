@@ -93,11 +93,18 @@
   article.prepend(titlePage, contents);
 
   // A heading's line breaks (from the source) would vanish from its bookmark: make them spaces.
+  // And a heading whose box starts exactly at the top of a page (its top margin dropped at the
+  // page break) gets its text twice in Chromium's bookmark ("7.6. 7.6. The same model as The
+  // same model as ..."): turn the top margin into padding, which a page break keeps.
   article.querySelectorAll("h1, h2, h3, h4").forEach((heading) => {
     const walker = document.createTreeWalker(heading, NodeFilter.SHOW_TEXT);
     while (walker.nextNode()) {
       walker.currentNode.nodeValue = walker.currentNode.nodeValue.replace(/\s+/g, " ");
     }
+    const style = getComputedStyle(heading);
+    const top = parseFloat(style.marginTop) + parseFloat(style.paddingTop);
+    heading.style.setProperty("margin-top", "0", "important");
+    heading.style.setProperty("padding-top", `${top}px`, "important");
   });
 
   // What the website folds is open on paper.

@@ -103,6 +103,9 @@ def print_book(page_path: Path, target: Path, browser) -> dict:
         page.evaluate("""(pages) => document.querySelectorAll('a.pdf-page-ref').forEach(a => {
             a.textContent = pages[decodeURIComponent(a.hash.slice(1))]; })""", first)
         pdf = page.pdf(**PRINT)
+        # Each heading as a reader sees it, to compare with the bookmarks Chromium made of them.
+        headings = page.evaluate("""() => [...document.querySelectorAll('h1, h2, h3, h4')]
+            .filter(h => h.checkVisibility()).map(h => h.innerText.replace(/\\s+/g, ' ').trim())""")
         page.close()
     numbers = destinations(pdf)
     moved = {name: (first[name], numbers.get(name)) for name in wanted
@@ -111,5 +114,5 @@ def print_book(page_path: Path, target: Path, browser) -> dict:
         raise RuntimeError(f"page numbers moved between the two prints: {moved}")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(pdf)
-    return {**facts, "pages": {name: numbers[name] for name in wanted},
+    return {**facts, "pages": {name: numbers[name] for name in wanted}, "headings": headings,
             "errors": record.errors, "foreign": record.foreign}
