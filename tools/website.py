@@ -182,8 +182,7 @@ def visit(page, base_url: str, path: str) -> dict:
     At desktop width: console and network errors, requests to other hosts, a full-page
     screenshot if SCREENSHOTS is set (reports/screenshots/), typeset math, images, visible
     search fields, axe-core's violations, and the exercise solutions before and after opening
-    each. Then at phone width
-    (390 px): the page's width.
+    each. Then at phone width (390 px): the page's width.
     """
     page.goto("about:blank")
     page.set_viewport_size({"width": 1280, "height": 900})
