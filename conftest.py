@@ -2,6 +2,9 @@
 pytest on one notebook. The tests' fixtures are in tests/conftest.py.
 """
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +12,25 @@ import pytest
 # machine with as few cores as CI's, more threads per kernel only contend for them. Outputs do
 # not depend on it (the timings chapter 5 stores are not compared).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# The notebook kernels' IPython settings for a test run, in a folder of its own (IPYTHONDIR), so
+# that a reader's ~/.ipython (startup files, a profile) does not reach the kernels nbval starts.
+# Plain tracebacks: nbval compares an error's name and message, never its traceback, and the
+# default (Context) formatting parses the source of every file in the traceback, seconds of CPU for
+# the first error that passes through torch's larger modules. The stored tracebacks the website
+# shows come from `make execute` (tools/execute.py), which keeps the default formatting.
+KERNEL_CONFIG = """\
+c.InteractiveShell.xmode = "Plain"
+c.HistoryManager.enabled = False
+"""
+
+
+def pytest_configure(config):
+    folder = Path(tempfile.mkdtemp(prefix="ipython-"))
+    (folder / "profile_default").mkdir()
+    (folder / "profile_default" / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
+    os.environ["IPYTHONDIR"] = str(folder)
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 # Optional: pytest also runs without pytest-xdist (one worker), and then this hook does not exist.

@@ -14,15 +14,24 @@ one test per concern, so a failure still names what is wrong:
   (see _templates/ and _ext/accessible_toggles.py); inside code blocks, built alike on every
   page, axe runs on one chapter (tools/website.py says why);
 - one search field at desktop width;
+- the theme's icons are drawn as glyphs of its Font Awesome webfont (tests/test_site_icons.py
+  says why that matters);
+- a chapter's "download .ipynb" button serves that chapter's notebook, valid and unchanged;
+- the one-page reference prints on a single A4 sheet (styles in _static/book.css);
 - on a chapter, every exercise solution starts closed with none of its code or output shown,
   and opening it shows its code and a non-empty output;
 - at phone width (390 px) the page is no wider than the screen: long code and outputs scroll
   inside their own box.
 """
-import pytest
-from website import CODE_PAGE, page_paths, visit
+import io
+import urllib.request
 
-from book import notebooks
+import nbformat
+import pytest
+from pypdf import PdfReader
+from website import CODE_PAGE, PRINT_PAGE, page_paths, visit
+
+from book import ROOT, notebooks
 
 PAGES = page_paths()
 CHAPTERS = [f"book/{nb.stem}.html" for nb in notebooks()]
@@ -95,6 +104,33 @@ def test_code_blocks_pass_axe(facts, path):
 @pytest.mark.parametrize("path", PAGES)
 def test_one_search_field_at_desktop_width(facts, path):
     assert facts(path)["search_fields"] == 1
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_icons_are_drawn_from_the_webfont(facts, path):
+    icons = facts(path)["icons"]
+    assert facts(path)["icon_font"], "the Font Awesome webfont did not load"
+    for icon in icons:
+        assert "Font Awesome" in icon["font"], icon
+        assert icon["content"] not in ("none", "normal", '""'), icon
+    # Icons hidden at this width have no box; the header's (search, colour mode, and more on a
+    # chapter: download, full screen) must be drawn.
+    assert sum(icon["width"] > 0 for icon in icons) >= 4, icons
+
+
+@pytest.mark.parametrize("path", CHAPTERS)
+def test_download_button_serves_the_notebook(facts, path):
+    link = facts(path)["notebook_link"]
+    assert link, "no download link to the notebook"
+    with urllib.request.urlopen(link) as response:
+        served = nbformat.reads(response.read().decode(), as_version=4)
+    nbformat.validate(served)
+    assert served == nbformat.read(ROOT / path.replace(".html", ".ipynb"), as_version=4)
+
+
+@pytest.mark.parametrize("path", [PRINT_PAGE])
+def test_reference_prints_on_one_a4_page(facts, path):
+    assert len(PdfReader(io.BytesIO(facts(path)["pdf"])).pages) == 1
 
 
 @pytest.mark.parametrize("path", CHAPTERS)

@@ -137,6 +137,21 @@ IMAGES_JS = """() => [...document.images].map(img => {
 SEARCH_FIELDS_JS = """() => [...document.querySelectorAll('.search-button-field')]
     .filter(e => e.checkVisibility() && e.getBoundingClientRect().width > 0).length"""
 
+# Font Awesome icons (<i class="fa-...">), drawn by the theme's CSS from the webfont (see
+# tests/test_site_icons.py): the font its ::before glyph uses, the glyph, and its size on screen.
+ICONS_JS = """() => [...document.querySelectorAll('i[class*="fa-"]')].map(i => {
+    const glyph = getComputedStyle(i, '::before');
+    const box = i.getBoundingClientRect();
+    return {cls: i.className, font: glyph.fontFamily, content: glyph.content,
+            width: box.width};
+})"""
+ICON_FONT_JS = """async () => { await document.fonts.ready;
+    return document.fonts.check('900 16px "Font Awesome 6 Free"'); }"""
+# A chapter's "download .ipynb" link in the header, or null on a page that is not a notebook.
+NOTEBOOK_LINK_JS = """() => (document.querySelector('a[href$=".ipynb"]') || {}).href || null"""
+# The page whose print layout is checked (_static/book.css fits it on one A4 sheet).
+PRINT_PAGE = "book/reference.html"
+
 # Each exercise solution: its title, and whether each of its code cells and outputs is shown.
 SOLUTIONS_JS = """() => [...document.querySelectorAll('.solution.dropdown')].map(s => {
     // sphinx-togglebutton folds a solution with visibility: hidden inside a zero-height box.
@@ -171,6 +186,20 @@ OUTSIDE_CODE = {"exclude": [[".highlight pre"]]}
 INSIDE_CODE = {"include": [[".highlight pre"]]}
 
 
+def open_solutions(page) -> None:
+    """Open every exercise solution on the page, the first with a click of the mouse.
+
+    The mouse click proves the button can be reached and clicked where a reader sees it; each
+    click scrolls the page and repaints it, a quarter of a second of CPU on a long chapter. The
+    other buttons are the same element from the same extension (sphinx-togglebutton), so they
+    are clicked from JavaScript, which runs the same handler.
+    """
+    buttons = page.locator(".solution.dropdown .toggle-button")
+    if buttons.count():
+        buttons.first.click()
+        buttons.evaluate_all("buttons => buttons.slice(1).forEach(button => button.click())")
+
+
 def visit(page, base_url: str, path: str) -> dict:
     """Load one page as a reader would and gather the facts the browser tests check.
 
@@ -181,10 +210,12 @@ def visit(page, base_url: str, path: str) -> dict:
 
     At desktop width: console and network errors, requests to other hosts, a full-page
     screenshot if SCREENSHOTS is set (reports/screenshots/), typeset math, images, visible
-    search fields, axe-core's violations, and the exercise solutions before and after opening
-    each. Then at phone width (390 px): the page's width.
+    search fields, the icons, the notebook's download link, the printed PDF of PRINT_PAGE,
+    axe-core's violations, and the exercise solutions before and after opening each
+    (open_solutions). Then at phone width (390 px): the page's width.
     """
-    page.goto("about:blank")
+    if page.url != "about:blank":  # a new tab starts there, and each visit ends there
+        page.goto("about:blank")
     page.set_viewport_size({"width": 1280, "height": 900})
     record = PageRecord(page, base_url)
     page.goto(f"{base_url}/{path}", wait_until="networkidle")
@@ -193,7 +224,11 @@ def visit(page, base_url: str, path: str) -> dict:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=SCREENSHOTS / f"{path.replace('/', '_')}.png", full_page=True)
     facts = {"math": page.evaluate(MATH_JS), "images": page.evaluate(IMAGES_JS),
-             "search_fields": page.evaluate(SEARCH_FIELDS_JS)}
+             "search_fields": page.evaluate(SEARCH_FIELDS_JS),
+             "icon_font": page.evaluate(ICON_FONT_JS), "icons": page.evaluate(ICONS_JS),
+             "notebook_link": page.evaluate(NOTEBOOK_LINK_JS)}
+    if path == PRINT_PAGE:
+        facts["pdf"] = page.pdf(format="A4", prefer_css_page_size=True)
     if not AXE.exists():
         raise RuntimeError(f"{AXE} is missing: run `make test`, which installs it with npm ci")
     page.add_script_tag(path=AXE)
@@ -201,9 +236,9 @@ def visit(page, base_url: str, path: str) -> dict:
     if path == CODE_PAGE:
         facts["axe_code"] = page.evaluate(AXE_JS, [INSIDE_CODE, AXE_OPTIONS])
     facts["solutions_closed"] = page.evaluate(SOLUTIONS_JS)
-    for button in page.locator(".solution.dropdown .toggle-button").all():
-        button.click()
-    page.wait_for_timeout(500)  # sphinx-togglebutton opens with a 0.3 s CSS transition
+    open_solutions(page)
+    # sphinx-togglebutton opens with a 0.3 s CSS transition: wait until every one has run.
+    page.wait_for_function("() => document.getAnimations().length === 0", timeout=10_000)
     facts["solutions_open"] = page.evaluate(SOLUTIONS_JS)
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_timeout(100)
