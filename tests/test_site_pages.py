@@ -14,6 +14,7 @@ one test per concern, so a failure still names what is wrong:
   (see _templates/ and _ext/accessible_toggles.py); inside code blocks, built alike on every
   page, axe runs on one chapter (tools/website.py says why);
 - one search field at desktop width;
+- no word of inline code in a table is split across lines (_static/book.css);
 - the theme's icons are drawn as glyphs of its Font Awesome webfont (tests/test_site_icons.py
   says why that matters);
 - a chapter's "download .ipynb" button serves that chapter's notebook, valid and unchanged;
@@ -104,6 +105,11 @@ def test_code_blocks_pass_axe(facts, path):
 @pytest.mark.parametrize("path", PAGES)
 def test_one_search_field_at_desktop_width(facts, path):
     assert facts(path)["search_fields"] == 1
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_table_code_keeps_its_words_whole(facts, path):
+    assert facts(path)["split_table_code"] == []
 
 
 @pytest.mark.parametrize("path", PAGES)

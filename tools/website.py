@@ -147,6 +147,10 @@ ICONS_JS = """() => [...document.querySelectorAll('i[class*="fa-"]')].map(i => {
 })"""
 ICON_FONT_JS = """async () => { await document.fonts.ready;
     return document.fonts.check('900 16px "Font Awesome 6 Free"'); }"""
+# Words of inline code in a table that the line breaks split (Sphinx puts each word of inline
+# code in its own span.pre; a split one has a box on each line).
+SPLIT_TABLE_CODE_JS = """() => [...document.querySelectorAll('table code.literal span.pre')]
+    .filter(word => word.getClientRects().length > 1).map(word => word.textContent)"""
 # A chapter's "download .ipynb" link in the header, or null on a page that is not a notebook.
 NOTEBOOK_LINK_JS = """() => (document.querySelector('a[href$=".ipynb"]') || {}).href || null"""
 # The page whose print layout is checked (_static/book.css fits it on one A4 sheet).
@@ -210,9 +214,9 @@ def visit(page, base_url: str, path: str) -> dict:
 
     At desktop width: console and network errors, requests to other hosts, a full-page
     screenshot if SCREENSHOTS is set (reports/screenshots/), typeset math, images, visible
-    search fields, the icons, the notebook's download link, the printed PDF of PRINT_PAGE,
-    axe-core's violations, and the exercise solutions before and after opening each
-    (open_solutions). Then at phone width (390 px): the page's width.
+    search fields, the icons, words of code split in tables, the notebook's download link, the
+    printed PDF of PRINT_PAGE, axe-core's violations, and the exercise solutions before and
+    after opening each (open_solutions). Then at phone width (390 px): the page's width.
     """
     if page.url != "about:blank":  # a new tab starts there, and each visit ends there
         page.goto("about:blank")
@@ -226,7 +230,8 @@ def visit(page, base_url: str, path: str) -> dict:
     facts = {"math": page.evaluate(MATH_JS), "images": page.evaluate(IMAGES_JS),
              "search_fields": page.evaluate(SEARCH_FIELDS_JS),
              "icon_font": page.evaluate(ICON_FONT_JS), "icons": page.evaluate(ICONS_JS),
-             "notebook_link": page.evaluate(NOTEBOOK_LINK_JS)}
+             "notebook_link": page.evaluate(NOTEBOOK_LINK_JS),
+             "split_table_code": page.evaluate(SPLIT_TABLE_CODE_JS)}
     if path == PRINT_PAGE:
         facts["pdf"] = page.pdf(format="A4", prefer_css_page_size=True)
     if not AXE.exists():
