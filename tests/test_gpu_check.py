@@ -156,9 +156,18 @@ def test_requirements_are_the_installed_versions_without_torch(tmp_path):
     from importlib.metadata import version
 
     path = tmp_path / "chapter.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell("import numpy, torch, yaml")]), path)
+    # torchgen and functorch come inside the torch wheel: bundling them would bundle torch.
+    nbformat.write(new_notebook(cells=[new_code_cell("import numpy, torch, torchgen, yaml\n"
+                                                     "from functorch import vmap")]), path)
     wanted = notebook_imports.requirements([path])
     assert f"numpy=={version('numpy')}" in wanted
     assert f"PyYAML=={version('PyYAML')}" in wanted
     assert f"pytest-xdist=={version('pytest-xdist')}" in wanted
     assert not any(line.startswith("torch==") for line in wanted)
+
+
+def test_the_chapters_bundle_no_torch():
+    """What tools/gpu_wheels.sh bundles for the real chapters holds no torch (it refuses then)."""
+    wanted = notebook_imports.requirements(sorted((ROOT / "book").glob("*.ipynb")))
+    assert "nbval==" in " ".join(wanted)
+    assert not any(line.startswith("torch==") for line in wanted), wanted

@@ -26,7 +26,9 @@ TOOLS = Path(__file__).resolve().parent
 # in, and what tools/execute.py imports (found by parsing it, like the notebooks).
 RUNNER = ("pytest", "nbval", "xdist", "ipykernel")
 RUNNER_SCRIPTS = ("execute.py", "book.py")
-# Brought by the machine with the GPU, never bundled: PyTorch is built for its CUDA there.
+# Brought by the machine with the GPU, never bundled: PyTorch is built for its CUDA there. Every
+# module of that distribution is left out with it (torchgen, which chapter 2 reads the operator
+# table from, and functorch ship inside the torch wheel).
 PROVIDED = ("torch",)
 
 
@@ -78,9 +80,9 @@ def requirements(notebooks: list[Path]) -> list[str]:
     provided_by = packages_distributions()
     wanted, unknown = set(), []
     for name in modules(notebooks):
-        if name in PROVIDED:
-            continue
         distributions = provided_by.get(name)
+        if name in PROVIDED or set(distributions or ()) & set(PROVIDED):
+            continue
         if not distributions:
             unknown.append(name)
             continue
