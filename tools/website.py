@@ -156,7 +156,8 @@ NOTEBOOK_LINK_JS = """() => (document.querySelector('a[href$=".ipynb"]') || {}).
 # The page whose print layout is checked (_static/book.css fits it on one A4 sheet).
 PRINT_PAGE = "book/reference.html"
 
-# Each exercise solution: its title, and whether each of its code cells and outputs is shown.
+# Each exercise solution: its title, whether its toggle button is shown with a box to click, and
+# whether each of its code cells and outputs is shown.
 SOLUTIONS_JS = """() => [...document.querySelectorAll('.solution.dropdown')].map(s => {
     // sphinx-togglebutton folds a solution with visibility: hidden inside a zero-height box.
     const shown = e => e.checkVisibility({visibilityProperty: true, opacityProperty: true})
@@ -165,6 +166,8 @@ SOLUTIONS_JS = """() => [...document.querySelectorAll('.solution.dropdown')].map
     return {
         title: (s.querySelector('.admonition-title') || {}).textContent || '',
         expanded: button ? button.getAttribute('aria-expanded') : null,
+        button: button ? button.checkVisibility() && button.getBoundingClientRect().width > 0
+                         && button.getBoundingClientRect().height > 0 : false,
         code: [...s.querySelectorAll('.cell_input')].map(shown),
         output: [...s.querySelectorAll('.cell_output')].map(shown),
         text: [...s.querySelectorAll('.cell_output')].map(o => o.textContent.trim()).join(''),
@@ -196,7 +199,8 @@ def open_solutions(page) -> None:
     The mouse click proves the button can be reached and clicked where a reader sees it; each
     click scrolls the page and repaints it, a quarter of a second of CPU on a long chapter. The
     other buttons are the same element from the same extension (sphinx-togglebutton), so they
-    are clicked from JavaScript, which runs the same handler.
+    are clicked from JavaScript, which runs the same handler; that each of them is shown, with
+    a box to click, is checked from SOLUTIONS_JS.
     """
     buttons = page.locator(".solution.dropdown .toggle-button")
     if buttons.count():
@@ -222,33 +226,36 @@ def visit(page, base_url: str, path: str) -> dict:
         page.goto("about:blank")
     page.set_viewport_size({"width": 1280, "height": 900})
     record = PageRecord(page, base_url)
-    page.goto(f"{base_url}/{path}", wait_until="networkidle")
-    wait_for_mathjax(page)
-    if os.environ.get("SCREENSHOTS"):  # for a person to look at; a few seconds a page
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=SCREENSHOTS / f"{path.replace('/', '_')}.png", full_page=True)
-    facts = {"math": page.evaluate(MATH_JS), "images": page.evaluate(IMAGES_JS),
-             "search_fields": page.evaluate(SEARCH_FIELDS_JS),
-             "icon_font": page.evaluate(ICON_FONT_JS), "icons": page.evaluate(ICONS_JS),
-             "notebook_link": page.evaluate(NOTEBOOK_LINK_JS),
-             "split_table_code": page.evaluate(SPLIT_TABLE_CODE_JS)}
-    if path == PRINT_PAGE:
-        facts["pdf"] = page.pdf(format="A4", prefer_css_page_size=True)
-    if not AXE.exists():
-        raise RuntimeError(f"{AXE} is missing: run `make test`, which installs it with npm ci")
-    page.add_script_tag(path=AXE)
-    facts["axe"] = page.evaluate(AXE_JS, [OUTSIDE_CODE, AXE_OPTIONS])
-    if path == CODE_PAGE:
-        facts["axe_code"] = page.evaluate(AXE_JS, [INSIDE_CODE, AXE_OPTIONS])
-    facts["solutions_closed"] = page.evaluate(SOLUTIONS_JS)
-    open_solutions(page)
-    # sphinx-togglebutton opens with a 0.3 s CSS transition: wait until every one has run.
-    page.wait_for_function("() => document.getAnimations().length === 0", timeout=10_000)
-    facts["solutions_open"] = page.evaluate(SOLUTIONS_JS)
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.wait_for_timeout(100)
-    facts["phone_width"] = page.evaluate("() => document.documentElement.scrollWidth")
-    page.goto("about:blank")  # ends this page's requests while they are still recorded
-    record.stop()
+    try:
+        page.goto(f"{base_url}/{path}", wait_until="networkidle")
+        wait_for_mathjax(page)
+        if os.environ.get("SCREENSHOTS"):  # for a person to look at; a few seconds a page
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=SCREENSHOTS / f"{path.replace('/', '_')}.png", full_page=True)
+        facts = {"math": page.evaluate(MATH_JS), "images": page.evaluate(IMAGES_JS),
+                 "search_fields": page.evaluate(SEARCH_FIELDS_JS),
+                 "icon_font": page.evaluate(ICON_FONT_JS), "icons": page.evaluate(ICONS_JS),
+                 "notebook_link": page.evaluate(NOTEBOOK_LINK_JS),
+                 "split_table_code": page.evaluate(SPLIT_TABLE_CODE_JS)}
+        if path == PRINT_PAGE:
+            facts["pdf"] = page.pdf(format="A4", prefer_css_page_size=True)
+        if not AXE.exists():
+            raise RuntimeError(f"{AXE} is missing: run `make test`, which installs it with npm ci")
+        page.add_script_tag(path=AXE)
+        facts["axe"] = page.evaluate(AXE_JS, [OUTSIDE_CODE, AXE_OPTIONS])
+        if path == CODE_PAGE:
+            facts["axe_code"] = page.evaluate(AXE_JS, [INSIDE_CODE, AXE_OPTIONS])
+        facts["solutions_closed"] = page.evaluate(SOLUTIONS_JS)
+        open_solutions(page)
+        # sphinx-togglebutton opens with a 0.3 s CSS transition: wait until every one has run.
+        page.wait_for_function("""() => [...document.querySelectorAll('.solution.dropdown')]
+            .every(s => s.getAnimations({subtree: true}).length === 0)""", timeout=10_000)
+        facts["solutions_open"] = page.evaluate(SOLUTIONS_JS)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_timeout(100)
+        facts["phone_width"] = page.evaluate("() => document.documentElement.scrollWidth")
+        page.goto("about:blank")  # ends this page's requests while they are still recorded
+    finally:  # a visit that fails leaves no listener on the tab
+        record.stop()
     facts["errors"], facts["foreign"] = record.errors, record.foreign
     return facts
