@@ -1,7 +1,7 @@
 # The book's commands. Everything runs from one virtual environment, .venv, built from
 # requirements.txt; each target below makes sure it exists and is current first.
 #   make book     build the website into _build/html
-#   make test     the whole test suite (what CI runs)
+#   make test     the test suite (CI runs it, then make test-tools and make pdf)
 #   make lab      open the notebooks in JupyterLab
 #   make execute  re-run every notebook in place to refresh its stored outputs
 #   make check NB=book/03-parameters.ipynb  strict nbval, hygiene and lint for one chapter
