@@ -3,10 +3,14 @@ pytest on one notebook. The tests' fixtures are in tests/conftest.py.
 """
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+import kernel_forks  # noqa: E402  (tools/kernel_forks.py)
 
 # One thread per notebook kernel: the two test workers each run a kernel at once, and on a
 # machine with as few cores as CI's, more threads per kernel only contend for them. Outputs do
@@ -26,11 +30,19 @@ c.HistoryManager.enabled = False
 
 
 def pytest_configure(config):
+    if kernel_forks.ENABLED:  # tools/kernel_forks.py: why, and what a forked kernel shares
+        kernel_forks.install()
+        config.add_cleanup(kernel_forks.close)
     folder = Path(tempfile.mkdtemp(prefix="ipython-"))
     (folder / "profile_default").mkdir()
     (folder / "profile_default" / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
     os.environ["IPYTHONDIR"] = str(folder)
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+# Test files that take several seconds with few tests: they run first (see Units below). The
+# search test builds the website, which every page's test then reads.
+SLOW_UNITS = ("tests/test_site_search.py", "tests/test_lab.py", "tests/test_kernel_forks.py")
 
 
 # Optional: pytest also runs without pytest-xdist (one worker), and then this hook does not exist.
@@ -42,6 +54,11 @@ def pytest_xdist_make_scheduler(config, log):
     its fixtures, so each file is a unit (as with --dist loadfile); but each page of the website
     is a unit of its own: the pages are checked by one module, a long chapter takes several
     seconds in the browser, and one worker should not get them all.
+
+    A worker that finishes a unit takes the next in line. pytest-xdist puts the units with the
+    most tests first, which leaves the few units with few tests but many seconds (SLOW_UNITS)
+    until last, where one worker runs them while the other has nothing left to do; they go
+    first instead. The website's build comes with the first of them.
     """
     from xdist.scheduler import LoadScopeScheduling
 
@@ -51,5 +68,14 @@ def pytest_xdist_make_scheduler(config, log):
             if path == "tests/test_site_pages.py" and test.endswith("]"):
                 return "page " + test[test.index("[") + 1:-1]
             return path
+
+        def _assign_work_unit(self, node) -> None:
+            if not getattr(self, "slow_first", False):
+                units = sorted(self.workqueue.items(),
+                               key=lambda unit: unit[0] not in SLOW_UNITS)  # a stable sort
+                self.workqueue.clear()
+                self.workqueue.update(units)
+                self.slow_first = True
+            super()._assign_work_unit(node)
 
     return Units(config, log)

@@ -113,6 +113,10 @@ else
   # pytest loads only the plugins named here, never others installed on the machine, so the run
   # is the one rehearsed here.
   export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
+  # Every notebook in a new kernel process, as a reader runs it. make test forks its kernels
+  # from a process that has imported torch already (tools/kernel_forks.py), to save seconds
+  # that do not matter here.
+  export BOOK_FRESH_KERNELS=1
   # The project's nbval settings, without the parts that assume CI's machine (two workers) and
   # with warnings reported rather than fatal: the question here is which outputs differ.
   run_nbval() {
