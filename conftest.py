@@ -40,9 +40,12 @@ def pytest_configure(config):
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
-# Test files that take several seconds with few tests: they run first (see Units below). The
-# search test builds the website, which every page's test then reads.
+# Test files that take several seconds with few tests: they run first, in this order (see Units
+# below). The search test builds the website, which every page's test then reads.
 SLOW_UNITS = ("tests/test_site_search.py", "tests/test_lab.py", "tests/test_kernel_forks.py")
+# Test files that import torch into the test worker itself (3 to 4 s of CPU): one unit, so that
+# one worker imports it, once.
+TORCH_IN_THE_WORKER = ("tests/test_gpu_bench.py", "tests/test_gpu_record_display.py")
 
 
 # Optional: pytest also runs without pytest-xdist (one worker), and then this hook does not exist.
@@ -53,7 +56,8 @@ def pytest_xdist_make_scheduler(config, log):
     A unit runs in one worker. A notebook's cells share one kernel and a module's tests share
     its fixtures, so each file is a unit (as with --dist loadfile); but each page of the website
     is a unit of its own: the pages are checked by one module, a long chapter takes several
-    seconds in the browser, and one worker should not get them all.
+    seconds in the browser, and one worker should not get them all. The files that import torch
+    into the worker (TORCH_IN_THE_WORKER) are one unit.
 
     A worker that finishes a unit takes the next in line. pytest-xdist puts the units with the
     most tests first, which leaves the few units with few tests but many seconds (SLOW_UNITS)
@@ -67,12 +71,17 @@ def pytest_xdist_make_scheduler(config, log):
             path, _, test = nodeid.partition("::")
             if path == "tests/test_site_pages.py" and test.endswith("]"):
                 return "page " + test[test.index("[") + 1:-1]
+            if path in TORCH_IN_THE_WORKER:
+                return "torch in the worker"
             return path
 
+        # Every unit given out passes here (pytest-xdist 3.8, pinned in requirements.txt): the
+        # queue is put in order before the first is taken.
         def _assign_work_unit(self, node) -> None:
             if not getattr(self, "slow_first", False):
-                units = sorted(self.workqueue.items(),
-                               key=lambda unit: unit[0] not in SLOW_UNITS)  # a stable sort
+                rank = {unit: index for index, unit in enumerate(SLOW_UNITS)}
+                units = sorted(self.workqueue.items(),  # a stable sort: the rest keep their order
+                               key=lambda unit: rank.get(unit[0], len(SLOW_UNITS)))
                 self.workqueue.clear()
                 self.workqueue.update(units)
                 self.slow_first = True

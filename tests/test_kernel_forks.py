@@ -1,9 +1,12 @@
-"""tools/kernel_forks.py: a notebook kernel forked from the template is the kernel a new process
-would have been, down to what a notebook could observe of its process.
+"""tools/kernel_forks.py: a notebook kernel forked from the template and one started as a new
+process agree on what a notebook can see of its process, apart from what that module says they
+share (the modules already imported, Python's string-hash seed).
 
-Each test starts its kernels as nbval does (jupyter_client, the interpreter's own ipykernel, a
-working folder, errors to /dev/null), once through the template and once as a new process.
+The kernels are started as nbval starts them (jupyter_client, this interpreter's ipykernel, a
+working folder, errors to /dev/null). The tests of refusals and failures use templates that
+import a module of their own instead of torch, a fraction of a second each.
 """
+import ctypes
 import json
 import os
 import subprocess
@@ -14,28 +17,34 @@ import pytest
 from jupyter_client import KernelManager
 from jupyter_client.provisioning import local_provisioner
 
+PR_GET_CHILD_SUBREAPER = 37
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="kernels are forked on Linux only")
 
-# What a notebook could see of the process it runs in. Handlers are shown without addresses.
+# What a notebook could see of the process it runs in, after making an optimizer (whose first
+# construction imports torch._dynamo, which the template preloads). Handlers without addresses.
 PROBE = r"""
-import json, os, re, signal, sys, threading
-import matplotlib, matplotlib.pyplot as plt, torch
+import inspect, json, os, random, re, signal, sys, threading, warnings
+import matplotlib, matplotlib.pyplot as plt, numpy as np, torch
+torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
 plt.figure()
 handler = lambda s: re.sub(r" at 0x[0-9a-f]+", "", repr(signal.getsignal(s)))
 print(json.dumps({
     "cwd": os.getcwd(), "path": sys.path, "executable": sys.executable,
     "argv": [os.path.basename(sys.argv[0]), *sys.argv[1:2]], "orig_argv": sys.orig_argv[1:3],
     "name": __name__, "main": sys.modules["__main__"].__name__, "env": dict(os.environ),
+    "stack depth": len(inspect.stack(0)),
     "parent is the test worker": os.getppid() == int(os.environ["JPY_PARENT_PID"]),
     "leads its session": os.getsid(0) == os.getpid() == os.getpgid(0),
     "streams": [re.sub(r"\[\d+\]", "", os.readlink(f"/proc/self/fd/{fd}")) for fd in (0, 1, 2)],
     "signals": {int(s): handler(s) for s in signal.valid_signals()
                 if s not in (signal.SIGKILL, signal.SIGSTOP)},
     "threads": sorted(t.name for t in threading.enumerate()),
+    "warning filters": sorted(map(repr, warnings.filters)),
     "torch threads": torch.get_num_threads(), "matplotlib backend": matplotlib.get_backend(),
     "rcParams": {k: repr(v) for k, v in matplotlib.rcParams.items()},
     "traceback mode": get_ipython().InteractiveTB.mode,
     "template module": "kernel_forks" in sys.modules,
+    "random": [torch.initial_seed(), np.random.random(), random.random()],
 }))
 """
 
@@ -69,8 +78,9 @@ def seen(tmp_path_factory):
     folder = tmp_path_factory.mktemp("notebooks")
     seen = {}
     with pytest.MonkeyPatch.context() as monkeypatch, open(os.devnull, "w") as errors:
-        for way, launcher in [("new", original_launcher()),
-                              ("forked", kernel_forks.forking(original_launcher()))]:
+        forking = kernel_forks.forking(original_launcher())
+        for way, launcher in [("new", original_launcher()), ("forked", forking),
+                              ("forked again", forking)]:
             manager, client = start(folder, monkeypatch, launcher, errors)
             try:
                 text, _ = run(client, PROBE)
@@ -91,13 +101,28 @@ def test_the_forked_kernel_came_from_the_template(seen):
     assert type(seen["forked"]["process"]) is kernel_forks.ForkedKernel
 
 
+def test_the_worker_reaps_orphans_only_while_a_kernel_is_forked(seen):
+    flag = ctypes.c_int(-1)
+    assert ctypes.CDLL(None).prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0
+    assert flag.value == 0
+
+
 def test_a_forked_kernel_sees_what_a_new_process_sees(seen):
     new, forked = seen["new"]["probe"], seen["forked"]["probe"]
     assert new["parent is the test worker"] and new["leads its session"]
     assert new["streams"][0] == "pipe:" and new["streams"][2] == os.devnull
     assert new["argv"][0] == "ipykernel_launcher.py" and not new["template module"]
-    differ = {key: (new[key], forked.get(key)) for key in new if new[key] != forked.get(key)}
+    assert "TORCHINDUCTOR_CACHE_DIR" in new["env"]  # set by the optimizer's first construction
+    differ = {key: (new[key], forked[key]) for key in new
+              if key != "random" and new[key] != forked[key]}
     assert not differ
+
+
+def test_forked_kernels_draw_their_own_random_numbers(seen):
+    draws = [seen[way]["probe"]["random"] for way in ("new", "forked", "forked again")]
+    for generator, numbers in zip(["torch", "numpy", "random"], zip(*draws, strict=True),
+                                  strict=True):
+        assert len(set(numbers)) == 3, generator
 
 
 def test_an_interrupt_reaches_a_forked_kernel(seen):
@@ -116,7 +141,7 @@ def test_an_interrupt_reaches_a_forked_kernel(seen):
 
 
 def test_a_forked_kernel_is_shut_down_and_reaped_as_a_new_one(seen):
-    for way in ("new", "forked"):
+    for way in seen:
         process = seen[way]["process"]
         seen[way]["client"].stop_channels()
         seen[way]["manager"].shutdown_kernel(now=True)  # as nbval does after a notebook
@@ -125,23 +150,52 @@ def test_a_forked_kernel_is_shut_down_and_reaped_as_a_new_one(seen):
         assert not os.path.exists(f"/proc/{process.pid}"), way
 
 
-def test_a_template_with_threads_refuses_and_kernels_start_as_new_processes(
-        tmp_path, monkeypatch, request):
-    # torch starts an OpenMP thread when imported unless OMP_NUM_THREADS=1: a fork would copy
-    # a process with another thread running, so the template refuses to fork at all.
-    monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    template = kernel_forks.Template()
-    request.addfinalizer(template.close)
-    assert template.refusal and "thread" in template.refusal
+# Templates that import only a module of the test's own (no torch: a fraction of a second).
+MODULES = {
+    "starts_a_thread": "import threading, time\n"
+                       "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n",
+    "prints_when_imported": "print('hello')\n",
+    "imports_nothing": "",
+}
+
+
+@pytest.fixture
+def modules(tmp_path, monkeypatch):
+    for name, code in MODULES.items():
+        (tmp_path / f"{name}.py").write_text(code)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize("module, refusal", [("starts_a_thread", "started 1 threads"),
+                                             ("prints_when_imported", "printed 'hello\\n'")])
+def test_a_template_refuses_when_an_import_starts_a_thread_or_prints(modules, module, refusal):
+    template = kernel_forks.Template(preload=(module,))
+    assert template.refusal == f"RuntimeError: importing {module} {refusal}"
+    assert template.process.returncode == 0  # it has exited
+
+
+def launch(folder, monkeypatch, template, original):
+    """Launch a kernel's command through forking(original), with `template` as the worker's."""
     monkeypatch.setattr(kernel_forks.Template, "_running", template)
-    errors = open(os.devnull, "w")  # noqa: SIM115 (closed below, after the kernel)
-    manager, client = start(tmp_path, monkeypatch, kernel_forks.forking(original_launcher()),
-                            errors)
-    try:
-        assert type(manager.provisioner.process) is subprocess.Popen
-        text, reply = run(client, "print(6 * 7)")
-        assert reply["status"] == "ok" and text == "42\n"
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
-        errors.close()
+    command = [sys.executable, "-m", "ipykernel_launcher", "-f", str(folder / "kernel.json")]
+    return kernel_forks.forking(original)(command, stderr=subprocess.DEVNULL, cwd=str(folder))
+
+
+def test_kernels_start_as_new_processes_when_the_template_refuses(modules, monkeypatch):
+    template = kernel_forks.Template(preload=("starts_a_thread",))
+    calls = []
+    result = launch(modules, monkeypatch, template, lambda cmd, **kw: calls.append(cmd) or "new")
+    assert result == "new" and calls[0][:3] == [sys.executable, "-m", "ipykernel_launcher"]
+
+
+def test_a_kernel_that_fails_to_fork_starts_as_a_new_process(modules, monkeypatch):
+    template = kernel_forks.Template(preload=("imports_nothing",))
+    assert template.refusal is None
+    calls = []
+    # A working folder that does not exist: the forked child fails before it is ready.
+    result = launch(modules / "missing", monkeypatch, template,
+                    lambda cmd, **kw: calls.append(kw["cwd"]) or "new")
+    assert result == "new" and calls == [str(modules / "missing")]
+    assert template.refusal.startswith("a kernel could not be forked (RuntimeError: the kernel")
+    assert template.process.returncode == 0  # closed: no later kernel is forked from it

@@ -7,7 +7,9 @@ Prints, for the machine it runs on:
   - nbval per notebook, and the whole test suite (`pytest`, as `make test` runs it), then the
     suite again in stages (nbval, the browser tests with their build, the rest), each with the
     CPU time the machine spent on it;
-  - peak memory (RSS) of the whole test run, all its processes together at their peak;
+  - peak memory (RSS) of the whole test run, all its processes together at their peak; pages
+    that processes share (the notebook kernels forked from one template, tools/kernel_forks.py,
+    share most of theirs) count once per process, so the figure is an upper bound;
   - for every page of the website: its HTML bytes, the bytes of its images, the bytes a browser
     transfers on a first visit (theme, scripts, fonts and MathJax included, from the browser's
     own resource timings), and the time to the load event, served from 127.0.0.1.

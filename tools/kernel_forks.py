@@ -1,29 +1,36 @@
 """Notebook kernels for a test run, forked from a process that has already imported torch.
 
 Every notebook that nbval checks gets a kernel of its own, and a new kernel pays for Python,
-ipykernel and `import torch` again: about 5 s of CPU each on CI's two cores, most of the kernels'
-fixed cost. Here, each test worker starts one helper process (the *template*) that imports torch
-and ipykernel once and then forks a kernel for each notebook. From the fork on, a kernel runs
-exactly what `python -m ipykernel_launcher -f <connection file>` runs, in the same working folder,
-with the same environment, standard streams, session and import path; its imports of torch and
-ipykernel find the modules already loaded. The stored outputs are compared as before, so a kernel
-that behaved differently from a fresh one would fail the test.
+ipykernel, torch and matplotlib again: about 4 s of CPU each on CI's two cores, most of what a
+short chapter costs. Here each test worker starts one helper process, the *template*, which
+imports them once (PRELOAD) and then forks a kernel for each notebook.
 
-Used by the root conftest.py for every pytest run in the repository, on Linux only: macOS's system
-frameworks are not safe to use in a forked child, and Windows has no fork. Set BOOK_FRESH_KERNELS=1
-to start every kernel as a new process instead (the GPU run does: nothing is shared with its
-measurements). `make execute` (tools/execute.py), which writes the outputs the website shows,
-always starts new processes.
+What a forked kernel shares with a new process, and what not:
+  - the same: from the fork on it runs what `python -m ipykernel_launcher -f <connection file>`
+    runs, at the same stack depth, in the same working folder, with the same environment,
+    arguments, import path, standard streams, session and parent (the test worker), and random
+    generators (Python's, torch's, NumPy's) seeded afresh, as a new process's are;
+  - shared with the template: the modules it imported, with what importing them did (warning
+    filters they added, TORCHINDUCTOR_CACHE_DIR, which torch._dynamo sets), there from the start
+    instead of from the first import; and Python's seed for string hashes, which only a new
+    process can change.
+tests/test_kernel_forks.py checks this. nbval still compares every stored output, so a kernel
+that behaved differently would fail the test; a template whose imports print anything (which a
+kernel would show in a cell) or start a thread (a fork would copy a process with another thread
+running) refuses to fork, and the kernels start as new processes.
+
+Used by the root conftest.py for every pytest run in the repository, on Linux only: macOS's
+system frameworks are not safe to use in a forked child, and Windows has no fork. With
+BOOK_FRESH_KERNELS=1 every kernel starts as a new process (the GPU run sets it). `make execute`
+(tools/execute.py), which writes the outputs the website shows, always starts new processes.
 
 How the pieces fit:
-  - install() replaces jupyter_client's launch_kernel, the function its local provisioner calls, by
-    one that forks from the template when the command is the current interpreter's ipykernel, and
-    otherwise calls the original;
-  - the template forks twice, so that the kernel's parent becomes the test worker (marked as its
-    descendants' reaper), which can then wait for it and read its exit status, as for a kernel it
-    had started itself;
-  - a template forks only while it runs a single thread: forking a process with other threads
-    (an OpenMP pool, say) can leave locks held in the child. It checks this before every fork.
+  - install() replaces jupyter_client's launch_kernel, the function its local provisioner calls,
+    by one that asks the template for a kernel when the command is this interpreter's ipykernel,
+    and otherwise, or when the template cannot, calls the original;
+  - the template forks twice, so that the kernel's parent becomes the test worker (marked as a
+    reaper of orphaned descendants for that moment only), which can then wait for the kernel
+    and read its exit status as it would for a kernel it had started itself.
 """
 from __future__ import annotations
 
@@ -34,6 +41,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -46,9 +54,23 @@ from pathlib import Path
 PRELOAD = ("torch", "matplotlib.pyplot", "ipykernel.kernelapp", "ipykernel.ipkernel")
 PRELOAD_WITHOUT_ACCELERATOR = ("torch._dynamo",)
 INLINE = "module://matplotlib_inline.backend_inline"
-ENABLED = sys.platform == "linux" and not os.environ.get("BOOK_FRESH_KERNELS")
+ENABLED = sys.platform == "linux" and os.environ.get("BOOK_FRESH_KERNELS") != "1"
 PR_SET_CHILD_SUBREAPER = 36
 MESSAGE_BYTES = 1 << 20
+READY_SECONDS = 180  # the template's imports, on a busy machine
+FORK_SECONDS = 60
+
+# The template's program (`python -c`). In the template, serve() returns False once the worker
+# has gone; in a forked kernel it returns True, and the kernel then runs ipykernel's launcher
+# from the top of the stack, as `python -m ipykernel_launcher` does.
+TEMPLATE = """\
+import sys
+base = sys.path[1:]
+sys.path.insert(0, {tools!r})
+if __import__("kernel_forks").serve({fd}, base, {preload!r}):
+    del base
+    __import__("runpy")._run_code(*sys.modules.pop("kernel_forks").launcher())
+"""
 
 
 # --- In the test worker -------------------------------------------------------------------------
@@ -62,17 +84,26 @@ class ForkedKernel:
         self.pid = pid
         self.returncode: int | None = None
 
-    def poll(self) -> int | None:
+    def _reap(self, options: int) -> int | None:
         if self.returncode is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
+            try:
+                pid, status = os.waitpid(self.pid, options)
+            except ChildProcessError:  # reaped elsewhere: gone, status unknown (as Popen does)
+                self.returncode = 0
+            else:
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
 
+    def poll(self) -> int | None:
+        return self._reap(os.WNOHANG)
+
     def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
+        if timeout is None:
+            return self._reap(0)
+        deadline = time.monotonic() + timeout
         while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
+            if time.monotonic() > deadline:
                 raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout)
             time.sleep(0.01)
         return self.returncode
@@ -88,54 +119,87 @@ class ForkedKernel:
         self.send_signal(signal.SIGKILL)
 
 
+def reap_orphans(on: bool) -> None:
+    """Make this process the parent of its orphaned descendants (Linux's child subreaper)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+class ForkFailed(Exception):
+    """The template's account of a kernel it could not fork."""
+
+
 class Template:
-    """The worker's end of its template process: started on first use, gone with the worker."""
+    """The worker's end of a template process; `refusal` says why it does not fork, if so."""
 
     _running: Template | None = None
 
     @classmethod
     def get(cls) -> Template:
+        """This worker's template: started on first use, again if it died, never after a refusal."""
         running = cls._running
         if running is None or (not running.refusal and running.process.poll() is not None):
+            if running is not None:
+                running.close()
             cls._running = cls()
         return cls._running
 
-    def __init__(self):
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+    def __init__(self, preload: tuple[str, ...] = PRELOAD):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        # `python -c`: the import path starts with '' as for any script, which the template
-        # drops; the kernels get the one `python -m ipykernel_launcher` would have.
-        here = str(Path(__file__).parent)
-        code = (f"import sys; base = sys.path[1:]; sys.path.insert(0, {here!r}); "
-                f"import kernel_forks; kernel_forks.serve({theirs.fileno()}, base)")
+        code = TEMPLATE.format(tools=str(Path(__file__).parent), fd=theirs.fileno(),
+                               preload=tuple(preload))
+        # Variables that modules read when imported, set as the kernels will have them:
+        # JPY_PARENT_PID as launch_kernel sets it for every kernel of this worker (ipykernel
+        # watches that process), MPLBACKEND as ipykernel sets it unless it is set already.
+        env = dict(os.environ, JPY_PARENT_PID=str(os.getpid()))
+        env.setdefault("MPLBACKEND", INLINE)
         with theirs:
-            # Variables that modules read when imported, set as the kernels will have them:
-            # JPY_PARENT_PID as launch_kernel sets it for every kernel of this worker (ipykernel
-            # watches that process), MPLBACKEND as ipykernel sets it unless it is set already.
-            env = dict(os.environ, JPY_PARENT_PID=str(os.getpid()))
-            env.setdefault("MPLBACKEND", INLINE)
+            # A session of its own: a Ctrl-C meant for pytest does not reach it; it ends when
+            # the worker closes its end of the socket, or exits.
             self.process = subprocess.Popen(
                 [sys.executable, "-c", code], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-                env=env)
+                env=env, start_new_session=True)
         self.socket = ours
-        # The template's first message says whether it can fork: not if an import failed or
-        # started a thread (torch starts an OpenMP thread unless OMP_NUM_THREADS=1).
-        hello = json.loads(self.socket.recv(MESSAGE_BYTES) or b'{"error": "the template exited"}')
-        self.refusal = hello.get("error")
+        self.refusal: str | None = None
+        try:
+            self.socket.settimeout(READY_SECONDS)
+            hello = json.loads(self.socket.recv(MESSAGE_BYTES) or b'{"error": "it exited"}')
+            self.refusal = hello.get("error")
+        except (OSError, ValueError) as error:
+            self.refusal = f"{type(error).__name__}: {error}"
+        if self.refusal:
+            self.close()
 
     def close(self) -> None:
         self.socket.close()  # the template reads the end of its requests, and exits
-        self.process.wait(timeout=30)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
     def fork(self, arguments: list[str], env: dict[str, str], cwd: str, streams: list[int]) -> int:
+        """A kernel's pid: a child of this process by the time it is returned."""
         request = json.dumps({"arguments": arguments, "env": env, "cwd": cwd}).encode()
-        socket.send_fds(self.socket, [request], streams)
-        reply = json.loads(self.socket.recv(MESSAGE_BYTES) or b'{"error": "the template exited"}')
-        if "error" in reply:
-            raise RuntimeError(f"could not fork a notebook kernel: {reply['error']}")
-        return reply["pid"]
+        try:
+            self.socket.settimeout(FORK_SECONDS)
+            # The middle process exits, orphaning the kernel, before the template replies.
+            reap_orphans(True)
+            try:
+                socket.send_fds(self.socket, [request], streams)
+                reply = json.loads(self.socket.recv(MESSAGE_BYTES) or b'{"error": "it exited"}')
+            finally:
+                reap_orphans(False)
+            if "error" in reply:
+                raise ForkFailed(reply["error"])
+            return reply["pid"]
+        except BaseException as error:  # a reply could come late, to the next request: stop here
+            if not isinstance(error, ForkFailed):
+                error = f"{type(error).__name__}: {error}"
+            self.refusal = f"a kernel could not be forked ({error})"
+            self.close()
+            raise
 
 
 def install() -> None:
@@ -158,10 +222,13 @@ def forking(original):
 
     def launch_kernel(cmd, stdin=None, stdout=None, stderr=None, env=None, independent=False,
                       cwd=None, **kw):
-        if (kw or independent or cmd[:3] != [sys.executable, "-m", "ipykernel_launcher"]
-                or subprocess.PIPE in (stdin, stdout, stderr)):
+        def as_original():
             return original(cmd, stdin=stdin, stdout=stdout, stderr=stderr, env=env,
                             independent=independent, cwd=cwd, **kw)
+
+        if (kw or independent or cmd[:3] != [sys.executable, "-m", "ipykernel_launcher"]
+                or subprocess.PIPE in (stdin, stdout, stderr)):
+            return as_original()
         env = dict(os.environ if env is None else env, JPY_PARENT_PID=str(os.getpid()))
         opened = []
 
@@ -173,22 +240,26 @@ def forking(original):
                 return opened[-1]
             return stream if isinstance(stream, int) else stream.fileno()
 
-        # As launch_kernel: by default a kernel's standard input is a pipe whose other end is
-        # closed; output and errors go where the caller said, or to this process's own.
-        streams = [descriptor(stdin, -1), descriptor(stdout, 1), descriptor(stderr, 2)]
-        if streams[0] == -1:
-            streams[0], write_end = os.pipe()
-            os.close(write_end)
-            opened.append(streams[0])
         try:
+            # As launch_kernel: by default a kernel's standard input is a pipe whose other end
+            # is closed; output and errors go where the caller said, or to this process's own.
+            streams = [descriptor(stdin, -1), descriptor(stdout, 1), descriptor(stderr, 2)]
+            if streams[0] == -1:
+                streams[0], write_end = os.pipe()
+                os.close(write_end)
+                opened.append(streams[0])
             template = Template.get()
-            if template.refusal:  # a new process, as jupyter_client would start
-                return original(cmd, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd)
-            pid = template.fork(cmd[3:], env, os.fspath(cwd or os.getcwd()), streams)
+            if template.refusal:
+                return as_original()
+            arguments = [os.path.expanduser(argument) for argument in cmd[3:]]
+            try:
+                return ForkedKernel(template.fork(arguments, env, os.fspath(cwd or os.getcwd()),
+                                                  streams))
+            except Exception:  # the template is closed and refuses from now on (its refusal)
+                return as_original()
         finally:
             for fd in opened:
                 os.close(fd)
-        return ForkedKernel(pid)
 
     launch_kernel.original = original
     return launch_kernel
@@ -200,107 +271,145 @@ def thread_count() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
-def preload(name: str) -> None:
-    """Import `name`, and refuse to go on if that started a thread."""
+def preload(names) -> None:
+    """Import `names`; refuse if one starts a thread or prints anything (a kernel would show it)."""
     import importlib
 
-    importlib.import_module(name)
-    if thread_count() != 1:
-        raise RuntimeError(f"importing {name} started {thread_count() - 1} more threads")
+    with tempfile.TemporaryFile() as printed:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = os.dup(1), os.dup(2)
+        os.dup2(printed.fileno(), 1)
+        os.dup2(printed.fileno(), 2)
+        try:
+            for name in names:
+                importlib.import_module(name)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                if os.lseek(printed.fileno(), 0, os.SEEK_CUR):
+                    text = os.pread(printed.fileno(), 300, 0).decode(errors="replace")
+                    raise RuntimeError(f"importing {name} printed {text!r}")
+                if thread_count() != 1:
+                    raise RuntimeError(f"importing {name} started {thread_count() - 1} threads")
+        finally:
+            for target, fd in enumerate(saved, start=1):
+                os.dup2(fd, target)
+                os.close(fd)
 
 
-def serve(fd: int, base_path: list[str]) -> None:
-    """The template's loop: a request from the worker, a kernel forked, until the worker goes."""
+def serve(fd: int, base_path: list[str], names: tuple[str, ...]) -> bool:
+    """The template's loop: a request from the worker, a kernel forked, until the worker goes.
+
+    Returns False in the template when the worker has gone, True in a kernel it forked.
+    """
+    sys.path[:] = base_path  # nothing imported from tools/ or the working folder
     channel = socket.socket(fileno=fd)
+    environment = dict(os.environ)
     try:
-        for name in PRELOAD:
-            preload(name)
-        import torch
+        preload(names)
+        if "torch" in sys.modules:
+            import torch
 
-        if torch.accelerator.current_accelerator() is None:  # compiled in; touches no device
-            for name in PRELOAD_WITHOUT_ACCELERATOR:
-                preload(name)
-        if torch.cuda.is_initialized():
-            raise RuntimeError("importing made a CUDA context, which a forked child cannot use")
+            if torch.accelerator.current_accelerator() is None:  # compiled in; touches no device
+                preload(PRELOAD_WITHOUT_ACCELERATOR)
+            if torch.cuda.is_initialized():
+                raise RuntimeError("importing made a CUDA context, which a forked child cannot use")
+        set_by_imports = {name: value for name, value in os.environ.items()
+                          if environment.get(name) != value}
         channel.send(b"{}")
     except Exception as error:
         channel.send(json.dumps({"error": f"{type(error).__name__}: {error}"}).encode())
-        return
+        return False
     while True:
         try:
             message, streams, _, _ = socket.recv_fds(channel, MESSAGE_BYTES, 3)
-        except ConnectionResetError:
-            return
+        except (ConnectionResetError, KeyboardInterrupt):
+            return False
         if not message:
-            return  # the worker closed its end
+            return False  # the worker closed its end
+        pid = None
         try:
             if thread_count() != 1:
                 raise RuntimeError(f"the template runs {thread_count()} threads; it forks with one")
-            reply = {"pid": fork_kernel(json.loads(message), streams, channel, base_path)}
+            request = json.loads(message)
+            pid = fork_kernel(request, streams, channel, base_path, set_by_imports)
+            reply = {"pid": pid}
         except Exception as error:
             reply = {"error": f"{type(error).__name__}: {error}"}
+        if pid == 0:  # this is the kernel, ready to run
+            return True
         for stream in streams:
             os.close(stream)
         channel.send(json.dumps(reply).encode())
 
 
-def fork_kernel(request: dict, streams: list[int], channel: socket.socket,
-                base_path: list[str]) -> int:
+def fork_kernel(request: dict, streams: list[int], channel: socket.socket, base_path: list[str],
+                set_by_imports: dict[str, str]) -> int:
+    """Fork a kernel, made ready to run: its pid in the template, 0 in the kernel itself."""
     ready_read, ready_write = os.pipe()
-    middle = os.fork()
+    try:
+        middle = os.fork()
+    except BaseException:
+        os.close(ready_read)
+        os.close(ready_write)
+        raise
     if middle == 0:  # the middle process: forks the kernel and exits, so the worker adopts it
         try:
+            middle_pid = os.getpid()
             if os.fork() == 0:
-                os.close(ready_read)
-                run_kernel(request, streams, channel, base_path, ready_write)
-        finally:
-            os._exit(0)
+                try:
+                    os.close(ready_read)
+                    prepare_kernel(request, streams, channel, base_path, set_by_imports,
+                                   ready_write, middle_pid)
+                except BaseException:
+                    traceback.print_exc()
+                    os._exit(1)
+                return 0
+        except BaseException:
+            pass
+        os._exit(0)
     os.close(ready_write)
     os.waitpid(middle, 0)
     with os.fdopen(ready_read, "rb") as ready:
-        pid = ready.read()  # written once the kernel leads its own session; empty if it failed
+        pid = ready.read()  # written once the kernel is ready; empty if it failed
     if not pid:
         raise RuntimeError("the kernel exited before it started")
     return int(pid)
 
 
-def run_kernel(request: dict, streams: list[int], channel: socket.socket, base_path: list[str],
-               ready: int) -> None:
-    """In the forked kernel: become `python -m ipykernel_launcher ARGUMENTS`. Never returns."""
-    code = 1
-    try:
-        channel.close()
-        os.setsid()  # as launch_kernel's start_new_session: signals reach the kernel's group only
-        for target, stream in enumerate(streams):
-            os.dup2(stream, target)
-            os.close(stream)
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        sys.path[:] = [os.getcwd(), *base_path]
-        sys.argv = ["-m", *request["arguments"]]  # runpy puts the module's file first
-        sys.orig_argv = [sys.executable, "-m", "ipykernel_launcher", *request["arguments"]]
-        sys.modules.pop("kernel_forks", None)
-        os.write(ready, str(os.getpid()).encode())
-        os.close(ready)
-        import runpy
+def prepare_kernel(request: dict, streams: list[int], channel: socket.socket,
+                   base_path: list[str], set_by_imports: dict[str, str], ready: int,
+                   middle_pid: int) -> None:
+    """In the forked kernel: set up the process as `python -m ipykernel_launcher` would have it."""
+    channel.close()
+    os.setsid()  # as launch_kernel's start_new_session: signals reach the kernel's group only
+    for target, stream in enumerate(streams):
+        os.dup2(stream, target)
+        os.close(stream)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    for name, value in set_by_imports.items():
+        os.environ.setdefault(name, value)
+    sys.path[:] = [os.getcwd(), *base_path]
+    sys.argv = ["-m", *request["arguments"]]
+    sys.orig_argv = [sys.executable, "-m", "ipykernel_launcher", *request["arguments"]]
+    # Random generators seeded afresh, as in a new process (Python's own reseeds at a fork).
+    if "torch" in sys.modules:
+        sys.modules["torch"].default_generator.seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+    # ipykernel watches its parent from start-up; wait until that is the worker, not the middle.
+    while os.getppid() == middle_pid:
+        time.sleep(0.001)
+    os.write(ready, str(os.getpid()).encode())
+    os.close(ready)
 
-        try:
-            runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
-            code = 0
-        except SystemExit as exit:
-            code = exit.code if isinstance(exit.code, int) else (exit.code is not None)
-    except BaseException:
-        traceback.print_exc()
-    finally:
-        # What the interpreter does at exit, short of tearing down the template's state it shares.
-        import atexit
-        import threading
 
-        try:
-            threading._shutdown()
-            atexit._run_exitfuncs()
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+def launcher() -> tuple:
+    """In the forked kernel: what runpy._run_module_as_main would run for ipykernel_launcher."""
+    import runpy
+
+    _, spec, code = runpy._get_module_details("ipykernel_launcher")
+    sys.argv[0] = spec.origin
+    return code, sys.modules["__main__"].__dict__, None, "__main__", spec
