@@ -40,12 +40,13 @@ def pytest_configure(config):
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
-# Test files that take several seconds with few tests: they run first, in this order (see Units
-# below). The search test builds the website, which every page's test then reads.
-SLOW_UNITS = ("tests/test_site_search.py", "tests/test_lab.py", "tests/test_kernel_forks.py")
 # Test files that import torch into the test worker itself (3 to 4 s of CPU): one unit, so that
 # one worker imports it, once.
 TORCH_IN_THE_WORKER = ("tests/test_gpu_bench.py", "tests/test_gpu_record_display.py")
+# Units that take several seconds with few tests: they run first, in this order (see Units
+# below). The search test builds the website, which every page's test then reads.
+SLOW_UNITS = ("tests/test_site_search.py", "tests/test_lab.py", "tests/test_kernel_forks.py",
+              "torch in the worker")
 
 
 # Optional: pytest also runs without pytest-xdist (one worker), and then this hook does not exist.

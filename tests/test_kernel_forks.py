@@ -67,6 +67,26 @@ def run(client, code: str) -> tuple[str, dict]:
     return "".join(out), reply["content"]
 
 
+def subreaper() -> int:
+    flag = ctypes.c_int(-1)
+    assert ctypes.CDLL(None).prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0
+    return flag.value
+
+
+def zombies() -> list[int]:
+    """This process's children that have exited and not been waited for."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                state, parent = stat.read().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if state == "Z" and int(parent) == os.getpid():
+            found.append(int(entry))
+    return found
+
+
 def original_launcher():
     launcher = local_provisioner.launch_kernel
     return getattr(launcher, "original", launcher)
@@ -76,8 +96,16 @@ def original_launcher():
 def seen(tmp_path_factory):
     """What the probe sees in a new kernel process and in a forked one; the kernels' objects."""
     folder = tmp_path_factory.mktemp("notebooks")
-    seen = {}
+    seen = {"reaper": []}
     with pytest.MonkeyPatch.context() as monkeypatch, open(os.devnull, "w") as errors:
+        reap_orphans = kernel_forks.reap_orphans
+
+        def recorded(on: bool) -> None:  # whether orphans reach this process, before and after
+            before = subreaper()
+            reap_orphans(on)
+            seen["reaper"].append((before, subreaper()))
+
+        monkeypatch.setattr(kernel_forks, "reap_orphans", recorded)
         forking = kernel_forks.forking(original_launcher())
         for way, launcher in [("new", original_launcher()), ("forked", forking),
                               ("forked again", forking)]:
@@ -91,9 +119,9 @@ def seen(tmp_path_factory):
                 manager.shutdown_kernel(now=True)
                 raise
         yield seen
-        for kernel in seen.values():
-            kernel["client"].stop_channels()
-            kernel["manager"].shutdown_kernel(now=True)
+        for way in ("new", "forked", "forked again"):
+            seen[way]["client"].stop_channels()
+            seen[way]["manager"].shutdown_kernel(now=True)
 
 
 def test_the_forked_kernel_came_from_the_template(seen):
@@ -102,9 +130,9 @@ def test_the_forked_kernel_came_from_the_template(seen):
 
 
 def test_the_worker_reaps_orphans_only_while_a_kernel_is_forked(seen):
-    flag = ctypes.c_int(-1)
-    assert ctypes.CDLL(None).prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0
-    assert flag.value == 0
+    # Two forks: on (from off) before each request, off again after it.
+    assert seen["reaper"] == [(0, 1), (1, 0)] * 2
+    assert subreaper() == 0
 
 
 def test_a_forked_kernel_sees_what_a_new_process_sees(seen):
@@ -140,14 +168,18 @@ def test_an_interrupt_reaches_a_forked_kernel(seen):
     assert reply["content"]["ename"] == "KeyboardInterrupt"
 
 
-def test_a_forked_kernel_is_shut_down_and_reaped_as_a_new_one(seen):
-    for way in seen:
-        process = seen[way]["process"]
-        seen[way]["client"].stop_channels()
-        seen[way]["manager"].shutdown_kernel(now=True)  # as nbval does after a notebook
-        # Exited (its status read by this process, which the fork made its parent) and gone.
-        assert process.poll() is not None, way
-        assert not os.path.exists(f"/proc/{process.pid}"), way
+def test_a_forked_kernel_is_shut_down_and_reaped_as_a_new_one(tmp_path, monkeypatch):
+    with open(os.devnull, "w") as errors:
+        for way, launcher in [("new", original_launcher()),
+                              ("forked", kernel_forks.forking(original_launcher()))]:
+            manager, client = start(tmp_path, monkeypatch, launcher, errors)
+            process = manager.provisioner.process
+            client.stop_channels()
+            manager.shutdown_kernel(now=True)  # as nbval does after a notebook
+            # Exited (its status read by this process, which the fork made its parent) and gone.
+            assert process.poll() is not None, way
+            assert not os.path.exists(f"/proc/{process.pid}"), way
+    assert type(process) is kernel_forks.ForkedKernel
 
 
 # Templates that import only a module of the test's own (no torch: a fraction of a second).
@@ -199,3 +231,30 @@ def test_a_kernel_that_fails_to_fork_starts_as_a_new_process(modules, monkeypatc
     assert result == "new" and calls == [str(modules / "missing")]
     assert template.refusal.startswith("a kernel could not be forked (RuntimeError: the kernel")
     assert template.process.returncode == 0  # closed: no later kernel is forked from it
+    assert not zombies()  # the failed kernel, adopted by this process, was waited for
+
+
+def test_a_kernel_whose_environment_differs_starts_as_a_new_process(modules, monkeypatch):
+    template = kernel_forks.Template(preload=("imports_nothing",))
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # torch would read it when imported
+    calls = []
+    try:
+        result = launch(modules, monkeypatch, template,
+                        lambda cmd, **kw: calls.append(cmd) or "new")
+        assert template.differs(dict(os.environ)) == {"OMP_NUM_THREADS"}
+    finally:
+        template.close()
+    assert result == "new" and len(calls) == 1 and template.refusal is None
+
+
+def test_a_template_that_died_is_started_again(modules, monkeypatch):
+    monkeypatch.setattr(kernel_forks, "PRELOAD", ("imports_nothing",))
+    monkeypatch.setattr(kernel_forks.Template, "_running", None)
+    first = kernel_forks.Template.get()
+    first.process.kill()
+    first.process.wait()
+    second = kernel_forks.Template.get()
+    try:
+        assert second is not first and second.refusal is None and second.process.poll() is None
+    finally:
+        second.close()

@@ -7,21 +7,28 @@ imports them once (PRELOAD) and then forks a kernel for each notebook.
 
 What a forked kernel shares with a new process, and what not:
   - the same: from the fork on it runs what `python -m ipykernel_launcher -f <connection file>`
-    runs, at the same stack depth, in the same working folder, with the same environment,
-    arguments, import path, standard streams, session and parent (the test worker), and random
-    generators (Python's, torch's, NumPy's) seeded afresh, as a new process's are;
+    runs, at the same stack depth, in the same working folder, with the same environment
+    (os.environ), arguments, import path, standard streams, session and parent (the test
+    worker), and random generators (Python's, torch's, NumPy's) seeded afresh, as a new
+    process's are;
   - shared with the template: the modules it imported, with what importing them did (warning
-    filters they added, TORCHINDUCTOR_CACHE_DIR, which torch._dynamo sets), there from the start
-    instead of from the first import; and Python's seed for string hashes, which only a new
-    process can change.
+    filters and exit handlers they added, TORCHINDUCTOR_CACHE_DIR, which torch._dynamo sets),
+    there from the start instead of from the first import, and their objects kept out of the
+    garbage collector's passes (gc.freeze, as servers that fork do); what Python and those
+    modules read from the environment when they started, so a kernel whose environment differs
+    from the template's in anything but the variables of VARIES starts as a new process; the
+    process's own record of how it started (/proc/self/cmdline and /proc/self/environ, and the
+    name of the bottom stack frame); and Python's seed for string hashes.
 tests/test_kernel_forks.py checks this. nbval still compares every stored output, so a kernel
 that behaved differently would fail the test; a template whose imports print anything (which a
 kernel would show in a cell) or start a thread (a fork would copy a process with another thread
-running) refuses to fork, and the kernels start as new processes.
+running) refuses to fork, and the kernels start as new processes. torch starts an OpenMP thread
+when imported unless OMP_NUM_THREADS=1, which conftest.py sets unless it is set already.
 
 Used by the root conftest.py for every pytest run in the repository, on Linux only: macOS's
 system frameworks are not safe to use in a forked child, and Windows has no fork. With
-BOOK_FRESH_KERNELS=1 every kernel starts as a new process (the GPU run sets it). `make execute`
+BOOK_FRESH_KERNELS=1 every kernel starts as a new process (the GPU run sets it), except those
+of tests/test_kernel_forks.py, which forks its own. `make execute`
 (tools/execute.py), which writes the outputs the website shows, always starts new processes.
 
 How the pieces fit:
@@ -59,13 +66,16 @@ PR_SET_CHILD_SUBREAPER = 36
 MESSAGE_BYTES = 1 << 20
 READY_SECONDS = 180  # the template's imports, on a busy machine
 FORK_SECONDS = 60
+# Variables a kernel's environment may have that the template's did not, or not with that value:
+# those launch_kernel and pytest set for each kernel or test, and MPLBACKEND (see Template).
+VARIES = {"JPY_PARENT_PID", "PYTEST_CURRENT_TEST", "MPLBACKEND"}
 
 # The template's program (`python -c`). In the template, serve() returns False once the worker
 # has gone; in a forked kernel it returns True, and the kernel then runs ipykernel's launcher
 # from the top of the stack, as `python -m ipykernel_launcher` does.
 TEMPLATE = """\
 import sys
-base = sys.path[1:]
+base = sys.path[0 if sys.flags.safe_path else 1:]
 sys.path.insert(0, {tools!r})
 if __import__("kernel_forks").serve({fd}, base, {preload!r}):
     del base
@@ -145,10 +155,11 @@ class Template:
             cls._running = cls()
         return cls._running
 
-    def __init__(self, preload: tuple[str, ...] = PRELOAD):
+    def __init__(self, preload: tuple[str, ...] | None = None):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         code = TEMPLATE.format(tools=str(Path(__file__).parent), fd=theirs.fileno(),
-                               preload=tuple(preload))
+                               preload=tuple(PRELOAD if preload is None else preload))
+        self.environment = dict(os.environ)
         # Variables that modules read when imported, set as the kernels will have them:
         # JPY_PARENT_PID as launch_kernel sets it for every kernel of this worker (ipykernel
         # watches that process), MPLBACKEND as ipykernel sets it unless it is set already.
@@ -166,8 +177,11 @@ class Template:
             self.socket.settimeout(READY_SECONDS)
             hello = json.loads(self.socket.recv(MESSAGE_BYTES) or b'{"error": "it exited"}')
             self.refusal = hello.get("error")
-        except (OSError, ValueError) as error:
+        except BaseException as error:
             self.refusal = f"{type(error).__name__}: {error}"
+            if not isinstance(error, Exception):
+                self.close()
+                raise
         if self.refusal:
             self.close()
 
@@ -179,20 +193,34 @@ class Template:
             self.process.kill()
             self.process.wait()
 
+    def differs(self, env: dict[str, str]) -> set[str]:
+        """The variables in which a kernel's environment differs from the template's."""
+        names = (set(env) | set(self.environment)) - VARIES
+        return {name for name in names if env.get(name) != self.environment.get(name)}
+
     def fork(self, arguments: list[str], env: dict[str, str], cwd: str, streams: list[int]) -> int:
-        """A kernel's pid: a child of this process by the time it is returned."""
+        """A kernel's pid: a child of this process by the time it is returned.
+
+        The kernel waits for a byte on `go` before it runs, and exits if the pipe closes
+        without one: a kernel whose pid never reached this process does not run on.
+        """
         request = json.dumps({"arguments": arguments, "env": env, "cwd": cwd}).encode()
+        go_read, go = os.pipe()
+        reply = {}
         try:
             self.socket.settimeout(FORK_SECONDS)
             # The middle process exits, orphaning the kernel, before the template replies.
             reap_orphans(True)
             try:
-                socket.send_fds(self.socket, [request], streams)
+                socket.send_fds(self.socket, [request], [*streams, go_read])
+                os.close(go_read)
+                go_read = None
                 reply = json.loads(self.socket.recv(MESSAGE_BYTES) or b'{"error": "it exited"}')
             finally:
                 reap_orphans(False)
             if "error" in reply:
                 raise ForkFailed(reply["error"])
+            os.write(go, b"g")
             return reply["pid"]
         except BaseException as error:  # a reply could come late, to the next request: stop here
             if not isinstance(error, ForkFailed):
@@ -200,6 +228,15 @@ class Template:
             self.refusal = f"a kernel could not be forked ({error})"
             self.close()
             raise
+        finally:
+            os.close(go)  # a kernel still waiting reads the end, and exits
+            if go_read is not None:
+                os.close(go_read)
+            if reply.get("failed"):  # a kernel that exited before it was ready: its status
+                try:
+                    os.waitpid(reply["failed"], 0)
+                except ChildProcessError:
+                    pass
 
 
 def install() -> None:
@@ -227,7 +264,7 @@ def forking(original):
                             independent=independent, cwd=cwd, **kw)
 
         if (kw or independent or cmd[:3] != [sys.executable, "-m", "ipykernel_launcher"]
-                or subprocess.PIPE in (stdin, stdout, stderr)):
+                or {subprocess.PIPE, subprocess.STDOUT} & {stdin, stdout, stderr}):
             return as_original()
         env = dict(os.environ if env is None else env, JPY_PARENT_PID=str(os.getpid()))
         opened = []
@@ -248,12 +285,15 @@ def forking(original):
                 streams[0], write_end = os.pipe()
                 os.close(write_end)
                 opened.append(streams[0])
-            template = Template.get()
-            if template.refusal:
+            try:
+                template = Template.get()
+            except Exception:  # no template (no process or socket to be had): as before
+                return as_original()
+            if template.refusal or template.differs(env):
                 return as_original()
             arguments = [os.path.expanduser(argument) for argument in cmd[3:]]
             try:
-                return ForkedKernel(template.fork(arguments, env, os.fspath(cwd or os.getcwd()),
+                return ForkedKernel(template.fork(arguments, env, os.path.abspath(cwd or "."),
                                                   streams))
             except Exception:  # the template is closed and refuses from now on (its refusal)
                 return as_original()
@@ -316,13 +356,16 @@ def serve(fd: int, base_path: list[str], names: tuple[str, ...]) -> bool:
                 raise RuntimeError("importing made a CUDA context, which a forked child cannot use")
         set_by_imports = {name: value for name, value in os.environ.items()
                           if environment.get(name) != value}
+        import gc
+
+        gc.freeze()  # what is loaded now stays shared with the kernels, and exits faster
         channel.send(b"{}")
     except Exception as error:
         channel.send(json.dumps({"error": f"{type(error).__name__}: {error}"}).encode())
         return False
     while True:
         try:
-            message, streams, _, _ = socket.recv_fds(channel, MESSAGE_BYTES, 3)
+            message, streams, _, _ = socket.recv_fds(channel, MESSAGE_BYTES, 4)
         except (ConnectionResetError, KeyboardInterrupt):
             return False
         if not message:
@@ -331,16 +374,31 @@ def serve(fd: int, base_path: list[str], names: tuple[str, ...]) -> bool:
         try:
             if thread_count() != 1:
                 raise RuntimeError(f"the template runs {thread_count()} threads; it forks with one")
+            if len(streams) != 4:
+                raise RuntimeError(f"a request came with {len(streams)} descriptors, not 4")
             request = json.loads(message)
             pid = fork_kernel(request, streams, channel, base_path, set_by_imports)
             reply = {"pid": pid}
+        except KernelFailed as error:
+            reply = {"error": f"RuntimeError: {error}", "failed": error.pid}
         except Exception as error:
             reply = {"error": f"{type(error).__name__}: {error}"}
         if pid == 0:  # this is the kernel, ready to run
             return True
         for stream in streams:
             os.close(stream)
-        channel.send(json.dumps(reply).encode())
+        try:
+            channel.send(json.dumps(reply).encode())
+        except OSError:  # the worker has gone
+            return False
+
+
+class KernelFailed(RuntimeError):
+    """A forked kernel exited before it was ready; `pid` is the worker's to wait for."""
+
+    def __init__(self, pid: int):
+        super().__init__("the kernel exited before it started")
+        self.pid = pid
 
 
 def fork_kernel(request: dict, streams: list[int], channel: socket.socket, base_path: list[str],
@@ -371,18 +429,22 @@ def fork_kernel(request: dict, streams: list[int], channel: socket.socket, base_
     os.close(ready_write)
     os.waitpid(middle, 0)
     with os.fdopen(ready_read, "rb") as ready:
-        pid = ready.read()  # written once the kernel is ready; empty if it failed
-    if not pid:
+        written = ready.read().split()  # its pid, then "ready" once it is
+    if written[1:] != [b"ready"]:
+        if written:
+            raise KernelFailed(int(written[0]))
         raise RuntimeError("the kernel exited before it started")
-    return int(pid)
+    return int(written[0])
 
 
 def prepare_kernel(request: dict, streams: list[int], channel: socket.socket,
                    base_path: list[str], set_by_imports: dict[str, str], ready: int,
                    middle_pid: int) -> None:
     """In the forked kernel: set up the process as `python -m ipykernel_launcher` would have it."""
+    os.write(ready, f"{os.getpid()} ".encode())
     channel.close()
     os.setsid()  # as launch_kernel's start_new_session: signals reach the kernel's group only
+    *streams, go = streams
     for target, stream in enumerate(streams):
         os.dup2(stream, target)
         os.close(stream)
@@ -391,7 +453,7 @@ def prepare_kernel(request: dict, streams: list[int], channel: socket.socket,
     os.environ.update(request["env"])
     for name, value in set_by_imports.items():
         os.environ.setdefault(name, value)
-    sys.path[:] = [os.getcwd(), *base_path]
+    sys.path[:] = [*([] if sys.flags.safe_path else [os.getcwd()]), *base_path]
     sys.argv = ["-m", *request["arguments"]]
     sys.orig_argv = [sys.executable, "-m", "ipykernel_launcher", *request["arguments"]]
     # Random generators seeded afresh, as in a new process (Python's own reseeds at a fork).
@@ -402,8 +464,11 @@ def prepare_kernel(request: dict, streams: list[int], channel: socket.socket,
     # ipykernel watches its parent from start-up; wait until that is the worker, not the middle.
     while os.getppid() == middle_pid:
         time.sleep(0.001)
-    os.write(ready, str(os.getpid()).encode())
+    os.write(ready, b"ready")
     os.close(ready)
+    if os.read(go, 1) != b"g":  # the worker did not take this kernel
+        os._exit(1)
+    os.close(go)
 
 
 def launcher() -> tuple:

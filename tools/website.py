@@ -196,9 +196,9 @@ INSIDE_CODE = {"include": [[".highlight pre"]]}
 # 7,000 of the 12,000 elements of the troubleshooting chapter). So before the check outside the
 # code blocks, each block's tokens are merged into one text: the same characters, in boxes of the
 # same size (as measured on every page), without the colours of the code, which that check
-# leaves out. Only blocks made of classed <span>s alone are merged: one holding anything else (an
-# id, a link) is left as it is. A third less of axe's time over the book. The code blocks are
-# checked before this, on CODE_PAGE.
+# leaves out. Only blocks made of <span>s with no attribute but a class are merged: one holding
+# anything else (an id, a link) is left as it is. A third less of axe's time over the book. The
+# code blocks are checked before this, on CODE_PAGE.
 MERGE_CODE_TOKENS_JS = """() => document.querySelectorAll('.highlight pre').forEach(block => {
     const tokens = [...block.querySelectorAll('*')];
     if (tokens.every(t => t.tagName === 'SPAN' && [...t.attributes].every(a => a.name === 'class')))
