@@ -67,8 +67,8 @@ MESSAGE_BYTES = 1 << 20
 READY_SECONDS = 180  # the template's imports, on a busy machine
 FORK_SECONDS = 60
 # Variables a kernel's environment may have that the template's did not, or not with that value:
-# those launch_kernel and pytest set for each kernel or test, and MPLBACKEND (see Template).
-VARIES = {"JPY_PARENT_PID", "PYTEST_CURRENT_TEST", "MPLBACKEND"}
+# those launch_kernel and pytest set for each kernel or test.
+VARIES = {"JPY_PARENT_PID", "PYTEST_CURRENT_TEST"}
 
 # The template's program (`python -c`). In the template, serve() returns False once the worker
 # has gone; in a forked kernel it returns True, and the kernel then runs ipykernel's launcher
@@ -129,6 +129,11 @@ class ForkedKernel:
         self.send_signal(signal.SIGKILL)
 
 
+def with_backend(env) -> dict[str, str]:
+    """`env` with the MPLBACKEND ipykernel starts a kernel with."""
+    return {"MPLBACKEND": INLINE, **env}
+
+
 def reap_orphans(on: bool) -> None:
     """Make this process the parent of its orphaned descendants (Linux's child subreaper)."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -159,12 +164,11 @@ class Template:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         code = TEMPLATE.format(tools=str(Path(__file__).parent), fd=theirs.fileno(),
                                preload=tuple(PRELOAD if preload is None else preload))
-        self.environment = dict(os.environ)
         # Variables that modules read when imported, set as the kernels will have them:
         # JPY_PARENT_PID as launch_kernel sets it for every kernel of this worker (ipykernel
         # watches that process), MPLBACKEND as ipykernel sets it unless it is set already.
-        env = dict(os.environ, JPY_PARENT_PID=str(os.getpid()))
-        env.setdefault("MPLBACKEND", INLINE)
+        self.environment = with_backend(os.environ)
+        env = dict(self.environment, JPY_PARENT_PID=str(os.getpid()))
         with theirs:
             # A session of its own: a Ctrl-C meant for pytest does not reach it; it ends when
             # the worker closes its end of the socket, or exits.
@@ -195,6 +199,7 @@ class Template:
 
     def differs(self, env: dict[str, str]) -> set[str]:
         """The variables in which a kernel's environment differs from the template's."""
+        env = with_backend(env)
         names = (set(env) | set(self.environment)) - VARIES
         return {name for name in names if env.get(name) != self.environment.get(name)}
 
