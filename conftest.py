@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+# tools/ on the import path, for this file and the tests (which read the book through it).
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
 import kernel_forks  # noqa: E402  (tools/kernel_forks.py)
 

@@ -1,18 +1,12 @@
 """Shared set-up for the tests.
 
-tools/ is put on the import path, so the tests read the book (its table of contents) the same
-way the tools do. The website fixtures build the book once per test worker, serve it on loopback
-and open it in headless Chromium; see tools/website.py.
+tools/ is on the import path (the root conftest.py puts it there), so the tests read the book
+(its table of contents) the same way the tools do. The website fixtures build the book once per
+test worker, serve it on loopback and open it in headless Chromium; see tools/website.py.
 """
-import sys
-from pathlib import Path
-
 import pytest
+import website  # tools/website.py
 from filelock import FileLock
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-
-import website  # noqa: E402  (tools/website.py)
 
 
 @pytest.fixture(scope="session")
