@@ -16,7 +16,9 @@ import sys
 from pathlib import Path
 
 import nbformat
+import zmq
 from nbclient import NotebookClient
+from traitlets.config import Config
 
 from book import ROOT, notebooks
 
@@ -24,6 +26,11 @@ from book import ROOT, notebooks
 # timings, widget state) differs between machines and runs, so it is dropped.
 LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+# The kernel and this script talk over local TCP sockets. With CurveZMQ keys, which jupyter_client
+# provisions when asked and the kernel declares it accepts, that traffic is encrypted and ipykernel
+# does not warn that it is plain text. A pyzmq built without CurveZMQ support cannot be asked.
+KERNEL_CONFIG = Config({"KernelManager": {
+    "transport_encryption": "auto" if zmq.has("curve") else "disabled"}})
 
 
 def _trim_traceback(output: dict) -> None:
@@ -61,6 +68,7 @@ def execute(path: Path, refresh: bool = False) -> None:
         nb,
         timeout=600,
         kernel_name="python3",
+        config=KERNEL_CONFIG,
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=False,
         # A print can reach the notebook as one stream message or as several, depending on when
