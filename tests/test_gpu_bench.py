@@ -128,9 +128,10 @@ def test_quick_run_on_cpu_writes_what_the_chapter_reads(gpu_bench, tmp_path):
     assert {"device", "torch", "cuda", "date", "device_mismatch_error", "results"} <= set(record)
     # What decides the numbers, recorded beside them (empty where a CPU has none of it).
     assert {"compute_capability", "peak_source", "tf32_check", "nvidia_smi", "skipped_formats",
-            "default_matmul_settings", "python"} <= set(record)
+            "default_matmul_settings", "python", "l2_cache_bytes"} <= set(record)
     assert record["torch"] == gpu_bench.torch.__version__ and record["device"] == "CPU"
     assert record["nvidia_smi"] is None and record["peak_source"] is None
+    assert record["l2_cache_bytes"] is None
     assert "not on the expected device" in record["device_mismatch_error"]
     assert {row["format"] for row in record["results"]} == {"float32", "bfloat16"}
     assert set(record["skipped_formats"]) == {"tf32"}

@@ -1,14 +1,15 @@
 """Measure nn.Linear forward throughput on a CUDA GPU and record it for chapter 5.
 
     python tools/gpu_bench.py                       # on a machine with an NVIDIA GPU
-    python tools/gpu_bench.py --device cpu --quick  # the same logic, tiny sizes (tests do this)
+    python tools/gpu_bench.py --device cpu --quick --out /tmp/gpu-linear.json
+                                                    # the same logic, tiny sizes (tests do this)
 
 For a sweep of batch sizes and square layer sizes it times `layer(x)` with
 torch.utils.benchmark (which synchronises the device around each measurement) in float32,
 TF32 and bfloat16, converts each time to TFLOP/s with 2 * N * in * out floating-point operations
 per call, and relates it to the GPU's published dense peak for that number format. It also
-records what decides those numbers (the device and its compute capability, its clocks and power
-limit as nvidia-smi reports them, the TF32 setting as read back, the torch and CUDA versions),
+records what decides those numbers (the device, its compute capability and L2 cache size, its
+clocks and power limit as nvidia-smi reports them, the TF32 setting as read back, the torch and CUDA versions),
 the date, and the real text of the device-mismatch error, then writes one JSON file (by default
 book/data/gpu-linear.json). It needs nothing but PyTorch (nvidia-smi is used when present).
 """
@@ -231,6 +232,9 @@ def run(device: torch.device, batches, sizes, min_run_time) -> dict:
         "device_mismatch_error": mismatch_message(device),
         "results": rows,
         "compute_capability": f"{capability[0]}.{capability[1]}" if capability else None,
+        # Chapter 5 compares the layers' weights with it (a weight that fits can stay cached).
+        "l2_cache_bytes": (torch.cuda.get_device_properties(device).L2_cache_size
+                           if cuda else None),
         "python": platform.python_version(),
         "peak_source": peaks["source"] if peaks else None,
         "skipped_formats": {fmt: why for fmt, why in skipped.items() if why},
