@@ -46,7 +46,7 @@ def outputs(tmp_path_factory):
         record = gpu_bench.run(gpu_bench.torch.device("cpu"), batches=(1, 16), sizes=(32,),
                                min_run_time=0.01)
     record["device"] = "Test GPU"
-    record["l2_cache_bytes"] = 60 * 2**20  # a GPU with 60 MiB of L2
+    record["l2_cache_bytes"] = 6 * 2**20  # a GPU with a small L2 cache, 6 MiB
     for row in record["results"]:  # a peak twice the best measured rate of that format
         row["peak_tflops"] = 2 * max(r["tflops"] for r in record["results"]
                                      if r["format"] == row["format"])
@@ -85,8 +85,8 @@ def test_chapter_5_quotes_the_message_and_prints_the_table(outputs):
     assert "TFLOP/s" in text and "of peak" in text
     # One row per format and layer size, each at half the (fixture) peak or less: 50%.
     assert text.count("32x32") == 2 and "50%" in text
-    # The cache the weights are compared with is the recorded GPU's.
-    assert "L2 cache: 60.0 MiB (Test GPU)" in text
+    # The weights are also compared with the recorded GPU's cache, however small.
+    assert "fit in 6.0 MiB of L2 (Test GPU): ['1024x1024 float32', '1024x1024 bfloat16']" in text
 
 
 def test_chapter_5_draws_the_plot(outputs):

@@ -9,9 +9,10 @@ torch.utils.benchmark (which synchronises the device around each measurement) in
 TF32 and bfloat16, converts each time to TFLOP/s with 2 * N * in * out floating-point operations
 per call, and relates it to the GPU's published dense peak for that number format. It also
 records what decides those numbers (the device, its compute capability and L2 cache size, its
-clocks and power limit as nvidia-smi reports them, the TF32 setting as read back, the torch and CUDA versions),
-the date, and the real text of the device-mismatch error, then writes one JSON file (by default
-book/data/gpu-linear.json). It needs nothing but PyTorch (nvidia-smi is used when present).
+clocks and power limit as nvidia-smi reports them, the TF32 setting as read back, the torch and
+CUDA versions), the date, and the real text of the device-mismatch error, then writes one JSON
+file (by default book/data/gpu-linear.json). It needs nothing but PyTorch (nvidia-smi is used
+when present).
 """
 from __future__ import annotations
 
@@ -254,7 +255,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        print("error: no CUDA GPU is visible to torch; use --device cpu --quick to test the logic",
+        print("error: no CUDA GPU is visible to torch; to test the logic, use "
+              "--device cpu --quick --out /tmp/gpu-linear.json",
               file=sys.stderr)
         return 1
     if args.quick:
