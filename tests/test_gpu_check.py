@@ -147,8 +147,10 @@ def test_imports_are_read_from_code_cells(tmp_path):
     assert notebook_imports.notebook_imports(path) == {"os", "json", "numpy", "matplotlib",
                                                        "torch"}
     modules = notebook_imports.modules([path])
+    # the notebooks' imports, then the runner's (pytest, nbval, xdist) and those of the
+    # scripts it runs (tools/execute.py: nbclient, nbformat, traitlets, zmq; tools/book.py: yaml)
     assert {"numpy", "matplotlib", "torch", "pytest", "nbval", "xdist", "ipykernel",
-            "nbclient", "nbformat", "yaml"} == set(modules)
+            "nbclient", "nbformat", "traitlets", "yaml", "zmq"} == set(modules)
     assert "xdist" not in notebook_imports.modules([path], parallel=False)
 
 
