@@ -86,7 +86,7 @@ def test_chapter_5_quotes_the_message_and_prints_the_table(outputs):
     # One row per format and layer size, each at half the (fixture) peak or less: 50%.
     assert text.count("32x32") == 2 and "50%" in text
     # The weights are also compared with the recorded GPU's cache, however small.
-    assert "fit in 6.0 MiB of L2 (Test GPU): ['1024x1024 float32', '1024x1024 bfloat16']" in text
+    assert "fit in 6.0 MiB of L2 (Test GPU):\n    1024x1024 float32, 1024x1024 bfloat16\n" in text
 
 
 def test_chapter_5_draws_the_plot(outputs):
