@@ -68,6 +68,7 @@ def run(tmp_path_factory):
 def run_missing_module(tmp_path_factory):
     return gpu_check(tmp_path_factory.mktemp("repo"), {
         "needs.ipynb": [("import not_a_module_anyone_installed", "")],
+        "fine.ipynb": [("6 * 7", "42")],
     }, workers=1)
 
 
@@ -132,8 +133,31 @@ def test_a_missing_module_is_named_after_measuring(run_missing_module):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "failed steps: dependencies" in result.stdout
     assert json.loads((out / "gpu-linear.json").read_text())["results"]
-    assert "MISSING not_a_module_anyone_installed" in (out / "deps.log").read_text()
-    assert not (out / "nbval.log").exists()
+    deps = (out / "deps.log").read_text()
+    assert "MISSING not_a_module_anyone_installed" in deps
+    assert "skipped book/needs.ipynb (missing: not_a_module_anyone_installed)" in deps
+
+
+def test_the_notebooks_that_can_run_still_do(run_missing_module):
+    _, out = run_missing_module
+    log = (out / "nbval.log").read_text()
+    assert "book/fine.ipynb" in log and "1 passed" in log, log
+    assert "needs.ipynb" not in log
+    with tarfile.open(out / "executed.tar.gz") as tar:
+        assert tar.getnames() == ["book/fine.ipynb"]
+
+
+def test_the_runner_missing_stops_every_notebook(tmp_path):
+    notebook = tmp_path / "fine.ipynb"
+    write_notebook(notebook, [("6 * 7", "42")])
+    script = ROOT / "tools" / "notebook_imports.py"
+    # A runner module that cannot be imported: every notebook is skipped, exit status 2.
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    (tmp_path / "nbval.py").write_text("raise ImportError('broken on purpose')\n")
+    result = subprocess.run([sys.executable, script, "check", "--serial", notebook], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"skipped {notebook} (missing: nbval)" in result.stdout
 
 
 def test_imports_are_read_from_code_cells(tmp_path):

@@ -34,10 +34,13 @@
 set -uo pipefail
 # NVIDIA's PyTorch containers often set this, which turns TF32 on for every float32 product: the
 # book's stored outputs and chapter 5's measurements assume PyTorch's own defaults.
-if [ -n "${TORCH_ALLOW_TF32_CUBLAS_OVERRIDE:-}" ]; then
-  echo "unsetting TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=$TORCH_ALLOW_TF32_CUBLAS_OVERRIDE (it forces TF32)"
-  unset TORCH_ALLOW_TF32_CUBLAS_OVERRIDE
-fi
+# NVIDIA_TF32_OVERRIDE=0, read by cuBLAS and cuDNN themselves, forbids TF32 whatever PyTorch says.
+for variable in TORCH_ALLOW_TF32_CUBLAS_OVERRIDE NVIDIA_TF32_OVERRIDE; do
+  if [ -n "${!variable:-}" ]; then
+    echo "unsetting $variable=${!variable} (it overrides PyTorch's TF32 settings)"
+    unset "$variable"
+  fi
+done
 out=${1:?usage: tools/gpu_check.sh OUT_DIR}
 mkdir -p "$out" && out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/.."
@@ -46,12 +49,6 @@ read -r -a notebooks <<<"${NOTEBOOKS:-$(echo book/*.ipynb)}"
 workers=${WORKERS:-4}
 failed=()
 step() { echo "== $* (at ${SECONDS}s)"; }
-
-# The chapter that times layers, run alone; the rest run in parallel.
-alone=() rest=()
-for nb in "${notebooks[@]}"; do
-  if [ "$nb" = book/05-gpu.ipynb ]; then alone+=("$nb"); else rest+=("$nb"); fi
-done
 
 step "machine"
 {
@@ -62,9 +59,10 @@ step "machine"
   # Any other process on the GPU would share it with the measurements.
   echo "other processes on the GPU:"
   nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv 2>&1 || true
+  "$py" -m pip --version 2>&1 || echo "pip: not available to $py"
   "$py" -c '
 import sys, torch
-print("python", sys.version.split()[0])
+print("python", sys.version.split()[0], "at", sys.executable)
 print("torch", torch.__version__, "| CUDA", torch.version.cuda,
       "| GPU visible:", torch.cuda.is_available())
 if torch.cuda.is_available():
@@ -100,16 +98,28 @@ install_ok=0
   else
     echo "no .whl/ here: using what this Python has (make gpu-wheels bundles the rest)"
   fi
-  # Every module the notebooks and the runner import, imported once, with its version.
+  # Every module the notebooks and the runner import, imported once, with its version; then
+  # which notebooks can run with them.
   "$py" tools/notebook_imports.py check "${serial[@]}" "${notebooks[@]}"
 } >"$out/deps.log" 2>&1
 deps_ok=$?
 cat "$out/deps.log"
 # The install ran in this shell (a brace group), so its PYTHONPATH holds for the steps below.
 { [ "$install_ok" -eq 0 ] && [ "$deps_ok" -eq 0 ]; } || failed+=(dependencies)
-if [ "$deps_ok" -ne 0 ]; then
-  echo "== skipping nbval and execution: the notebooks cannot run without the modules above"
+# A notebook whose imports fail is skipped; the others still run: chapter 5 (which times
+# layers) alone, the rest in parallel.
+runnable=()
+while read -r word path; do
+  [ "$word" = runnable ] && runnable+=("$path")
+done <"$out/deps.log"
+alone=() rest=()
+for nb in ${runnable[@]+"${runnable[@]}"}; do
+  if [ "$nb" = book/05-gpu.ipynb ]; then alone+=("$nb"); else rest+=("$nb"); fi
+done
+if [ ${#runnable[@]} -eq 0 ]; then
+  echo "== skipping nbval and execution: no notebook can run without the modules above"
 else
+  notebooks=("${runnable[@]}")
   # pytest loads only the plugins named here, never others installed on the machine, so the run
   # is the one rehearsed here.
   export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1

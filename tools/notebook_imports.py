@@ -2,11 +2,12 @@
 
     python tools/notebook_imports.py modules NOTEBOOK...       # import names, one a line
     python tools/notebook_imports.py requirements NOTEBOOK...  # name==version, as installed here
-    python tools/notebook_imports.py check NOTEBOOK...         # import each; exit 1 if one fails
+    python tools/notebook_imports.py check NOTEBOOK...         # import each; which can run
 
 tools/gpu_wheels.sh bundles `requirements` (run in .venv, so the versions are .venv's pins) as
 wheels; tools/gpu_check.sh runs `check` on the machine with an NVIDIA GPU before it runs a single
-notebook, so a missing package is named at once instead of failing a chapter half-way.
+notebook, so a missing package is named at once instead of failing a chapter half-way, and the
+notebooks that do not need it still run.
 The list comes from the code cells themselves (parsed with ast), so a chapter that starts
 importing a new package is bundled without anyone keeping a list by hand.
 
@@ -93,21 +94,36 @@ def requirements(notebooks: list[Path]) -> list[str]:
 
 
 def check(notebooks: list[Path], parallel: bool = True) -> int:
-    """Import every module the run needs; print each with its version; 1 if any fails."""
+    """Import every module the run needs, print each with its version, then each notebook as
+    `runnable PATH` or `skipped PATH (missing: ...)`.
+
+    0: everything imports. 1: some notebooks cannot run (the others can). 2: the runner itself
+    (pytest, nbval, the kernel, tools/execute.py) cannot, so no notebook can.
+    """
     import importlib
 
-    missing = []
+    missing = set()
     for name in modules(notebooks, parallel):
         try:
             module = importlib.import_module(name)
+            if name == "matplotlib":
+                # pyplot builds the font cache on a fresh machine: once here, not in a kernel.
+                importlib.import_module("matplotlib.pyplot")
         except Exception as error:  # an ImportError, or a package that fails as it loads
-            missing.append(name)
+            missing.add(name)
             print(f"MISSING {name}: {type(error).__name__}: {error}")
             continue
         print(f"ok      {name} {getattr(module, '__version__', '')}".rstrip())
+    runner = missing & set(modules([], parallel))
+    for path in notebooks:
+        lacking = sorted(runner | (missing & notebook_imports(path)))
+        print(f"skipped {path} (missing: {', '.join(lacking)})" if lacking else f"runnable {path}")
+    if runner:
+        print(f"error: the runner needs {', '.join(sorted(runner))}: no notebook can run")
+        return 2
     if missing:
-        print(f"error: {len(missing)} of the modules the notebooks and the runner import "
-              f"cannot be imported: {', '.join(missing)}")
+        print(f"error: {len(missing)} of the modules the notebooks import cannot be imported "
+              f"({', '.join(sorted(missing))}): the notebooks that need them are skipped")
         return 1
     return 0
 
