@@ -10,10 +10,12 @@
 #   bash tools/gpu_check.sh OUT_DIR
 # What it writes to OUT_DIR (seven files), and what to do with them afterwards:
 #   machine.txt            nvidia-smi (with its clocks and power limits), other GPU processes,
-#                          the Python, torch and CUDA versions, the GPU's compute capability
+#                          the Python, pip, torch and CUDA versions, the GPU's compute capability,
+#                          and any TF32 override this script unset
 #   gpu-linear.json        copy to book/data/, then: make execute NB="book/05-gpu.ipynb book/09-troubleshooting.ipynb"
 #   bench.log              what gpu_bench.py printed
-#   deps.log               the bundled wheels' installation, and every module the run imports
+#   deps.log               the bundled wheels' installation, every module the run imports, and
+#                          which notebooks can run (one whose imports fail is skipped, not the rest)
 #   nbval.log              strict nbval: lists every stored output that differs on the GPU
 #   execute.log            the notebooks executed in place with the new gpu-linear.json
 #   executed.tar.gz        those notebooks (timings re-recorded): to read, not to commit
@@ -32,15 +34,18 @@
 # Every step that can run does, even after an earlier one failed, so one run reports all it can;
 # the exit status is non-zero if any step failed.
 set -uo pipefail
-# NVIDIA's PyTorch containers often set this, which turns TF32 on for every float32 product: the
-# book's stored outputs and chapter 5's measurements assume PyTorch's own defaults.
+# NVIDIA's PyTorch containers often set the first, which turns TF32 on for every float32 product:
+# the book's stored outputs and chapter 5's measurements assume PyTorch's own defaults.
 # NVIDIA_TF32_OVERRIDE=0, read by cuBLAS and cuDNN themselves, forbids TF32 whatever PyTorch says.
+unset_note=""
 for variable in TORCH_ALLOW_TF32_CUBLAS_OVERRIDE NVIDIA_TF32_OVERRIDE; do
   if [ -n "${!variable:-}" ]; then
-    echo "unsetting $variable=${!variable} (it overrides PyTorch's TF32 settings)"
+    unset_note+="unset $variable=${!variable} (it overrides PyTorch's TF32 settings)"$'\n'
     unset "$variable"
   fi
 done
+# The machine's own pytest options would change the run rehearsed here.
+unset PYTEST_ADDOPTS
 out=${1:?usage: tools/gpu_check.sh OUT_DIR}
 mkdir -p "$out" && out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/.."
@@ -53,6 +58,7 @@ step() { echo "== $* (at ${SECONDS}s)"; }
 step "machine"
 {
   date -u +%FT%TZ
+  printf '%s' "$unset_note"
   nvidia-smi 2>&1 || echo "nvidia-smi: not available"
   # What decides the measured rates besides the chip: its clocks and its power limit.
   nvidia-smi -q -d CLOCK,POWER 2>&1 || true
@@ -98,9 +104,12 @@ install_ok=0
   else
     echo "no .whl/ here: using what this Python has (make gpu-wheels bundles the rest)"
   fi
-  # Every module the notebooks and the runner import, imported once, with its version; then
-  # which notebooks can run with them.
-  "$py" tools/notebook_imports.py check "${serial[@]}" "${notebooks[@]}"
+  # matplotlib's font cache in one folder that outlives each kernel, even where $HOME is
+  # read-only (matplotlib would otherwise rebuild it, with a warning, in every notebook).
+  # Then every module the notebooks and the runner import, imported once, with its version,
+  # and which notebooks can run with them.
+  export MPLCONFIGDIR=${MPLCONFIGDIR:-$(mktemp -d /tmp/book-mpl.XXXXXX)}
+  "$py" -u tools/notebook_imports.py check ${serial[@]+"${serial[@]}"} "${notebooks[@]}"
 } >"$out/deps.log" 2>&1
 deps_ok=$?
 cat "$out/deps.log"
@@ -110,7 +119,10 @@ cat "$out/deps.log"
 # layers) alone, the rest in parallel.
 runnable=()
 while read -r word path; do
-  [ "$word" = runnable ] && runnable+=("$path")
+  [ "$word" = runnable ] || continue
+  for nb in "${notebooks[@]}"; do   # only a notebook this run was given
+    [ "$nb" = "$path" ] && runnable+=("$path")
+  done
 done <"$out/deps.log"
 alone=() rest=()
 for nb in ${runnable[@]+"${runnable[@]}"}; do
@@ -144,7 +156,7 @@ else
     step "strict nbval on ${#rest[@]} notebooks, $workers at a time"
     parallel=()  # all cells of a notebook in one worker: they share a kernel
     [ "$workers" -gt 1 ] && parallel=(-p xdist.plugin -n "$workers" --dist loadfile)
-    run_nbval "${parallel[@]}" "${rest[@]}" || nbval_ok=1
+    run_nbval ${parallel[@]+"${parallel[@]}"} "${rest[@]}" || nbval_ok=1
   fi
   [ "$nbval_ok" -eq 0 ] || failed+=(nbval)
 
@@ -163,7 +175,7 @@ sys.exit(json.load(open(sys.argv[1]))["device"] == "CPU")' "$out/gpu-linear.json
   fi
   : >"$out/execute.log"
   execute_ok=0
-  for nb in "${alone[@]}"; do
+  for nb in ${alone[@]+"${alone[@]}"}; do
     REFRESH=1 "$py" tools/execute.py "$nb" 2>&1 | tee -a "$out/execute.log" || execute_ok=1
   done
   if [ ${#rest[@]} -gt 0 ]; then
