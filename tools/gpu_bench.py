@@ -17,6 +17,7 @@ when present).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import platform
@@ -153,7 +154,9 @@ def measure(device, fmt, batch, features, min_run_time):
     settings = matmul_settings()  # read back: what the timed products actually ran with
     layer = nn.Linear(features, features, device=device, dtype=dtype)
     x = torch.randn(batch, features, device=device, dtype=dtype)
-    with torch.no_grad():
+    # The Timer's clock synchronises the *current* device only: make the measured one current.
+    current = torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+    with torch.no_grad(), current:
         timer = benchmark.Timer(stmt="layer(x)", globals={"layer": layer, "x": x})
         seconds = timer.blocked_autorange(min_run_time=min_run_time).median
     return seconds, settings
