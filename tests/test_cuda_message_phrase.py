@@ -1,4 +1,5 @@
 """The CUDA messages chapters 5 and 9 quote are real: their templates are in the pinned PyTorch.
+So is the qnnpack warning that chapter 8 quotes.
 
 Those chapters raise a device mismatch, and a device tensor passed to NumPy, on the `meta` device,
 which any machine has; the CUDA forms of these messages only appear with a GPU, which CI lacks.
@@ -103,3 +104,11 @@ def test_every_quoted_wording_fits_a_template():
         for name, (parts, pattern) in TEMPLATES.items():
             if span.startswith(parts[0]) and parts[-1].strip() in span:
                 assert re.fullmatch(pattern, span), f"{span!r} does not fit {name!r}"
+
+
+def test_quoted_qnnpack_warning_is_in_the_pinned_torch():
+    """Chapter 8 quotes qnnpack's warning from its C++ source; the warning only prints where
+    qnnpack runs a dynamic linear layer, so the quotation is checked against the library."""
+    quote = "incorrectly ignores reduce_range"
+    assert f'"{quote}"' in prose("08-modern-models.ipynb")
+    assert in_libraries(f"qnnpack {quote}"), f"{quote!r} is in none of {torch_libraries()}"
