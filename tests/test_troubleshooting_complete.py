@@ -54,8 +54,9 @@ def normalise(line: str) -> str:
 def messages(evalue: str) -> list[str]:
     """The normalised messages in an error's text: its first line, and the tab-indented lines
     by which load_state_dict lists one message per parameter (other lines are data, such as
-    the matrices gradcheck prints)."""
-    lines = evalue.splitlines()
+    the matrices gradcheck prints). Blank lines before the first are skipped: safetensors' shared
+    memory message starts with one."""
+    lines = evalue.strip().splitlines()
     return [normalise(line) for line in lines[:1] + [x for x in lines[1:] if x.startswith("\t")]]
 
 
