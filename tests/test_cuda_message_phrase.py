@@ -68,6 +68,11 @@ def prose(chapter: str) -> str:
     return " ".join(text.replace(">", " ").split())   # quotations are block quotes too
 
 
+def code_spans(text: str) -> list[str]:
+    """The inline code spans of Markdown text: `...`, and ``...`` for code holding a backtick."""
+    return [double or single for double, single in re.findall(r"``(.+?)``|`([^`]+)`", text)]
+
+
 def troubleshooting_chapter() -> str:
     return next(p.name for p in sorted(BOOK.glob("*.ipynb")) if "troubleshooting" in p.name)
 
@@ -91,15 +96,19 @@ def test_chapters_quote_that_phrase(chapter):
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_troubleshooting_quotes_the_cuda_wording(name):
     """Chapter 9 quotes each message as a CUDA user sees it, and the quotation fits the template."""
-    spans = re.findall(r"`([^`]+)`", prose(troubleshooting_chapter()))
+    spans = code_spans(prose(troubleshooting_chapter()))
     quoted = [s for s in spans if re.fullmatch(TEMPLATES[name][1], s) and "cuda" in s]
     assert quoted, f"chapter 9 quotes no CUDA wording of {name!r} that matches its template"
+
+
+def test_code_spans_read_double_backticks():
+    assert code_spans("a `b` and ``c `-` d`` then `e`") == ["b", "c `-` d", "e"]
 
 
 def test_every_quoted_wording_fits_a_template():
     """Every complete quotation of one of these messages (from its first fixed part to its last;
     tables quote only beginnings) is an instance of its template."""
-    spans = re.findall(r"`([^`]+)`", prose(troubleshooting_chapter()))
+    spans = code_spans(prose(troubleshooting_chapter()))
     for span in spans:
         for name, (parts, pattern) in TEMPLATES.items():
             if span.startswith(parts[0]) and parts[-1].strip() in span:
