@@ -126,6 +126,13 @@ def test_normalise_strips_what_varies():
     assert opening(normalise("mm: self must be a matrix")) == "self must be a matrix"
 
 
+def test_messages_skip_leading_blank_lines():
+    """safetensors' shared-memory message starts with a newline and indentation."""
+    text = "\n            Some tensors share memory, this will lead to duplicate memory.\n  More"
+    assert messages(text)[0].startswith("Some tensors share memory")
+    assert opening(messages(text)[0]) == "Some tensors share memory, this will lead to"
+
+
 def test_every_message_of_the_book_has_a_section():
     folder = os.environ.get("TROUBLESHOOTING_BOOK")
     problems = uncovered(Path(folder) if folder else None)
