@@ -86,6 +86,11 @@ def execute(path: Path, refresh: bool = False) -> None:
 
 def main(argv: list[str]) -> int:
     paths = [Path(arg).resolve() for arg in argv] or notebooks()
+    # The kernels inherit this environment. Python orders a set of strings by their hashes, which
+    # it seeds afresh in every process unless told; a fixed seed keeps an output that prints such
+    # a set (safetensors' shared-memory message, chapter 9) the same every run. nbval, which runs
+    # with any seed, compares those outputs through tests/sanitize.cfg.
+    os.environ["PYTHONHASHSEED"] = "0"
     refresh = bool(os.environ.get("REFRESH"))
     for path in paths:
         print(f"executing {path.relative_to(ROOT)}", flush=True)
