@@ -99,7 +99,10 @@ def test_measurements_are_written(run):
 
 
 def test_every_import_is_checked_before_a_notebook_runs(run):
-    _, out = run
+    result, out = run
+    steps = [line for line in result.stdout.splitlines() if line.startswith("== ")]
+    first_notebook = next(i for i, step in enumerate(steps) if step.startswith("== strict nbval"))
+    assert any(step.startswith("== dependencies") for step in steps[:first_notebook]), steps
     log = (out / "deps.log").read_text()
     for module in ("pytest", "nbval", "xdist", "ipykernel", "nbclient", "yaml"):
         assert f"ok      {module}" in log, log

@@ -59,7 +59,8 @@ def outputs(tmp_path_factory):
     # Fresh cells: the two chapters' cell ids would collide in one notebook.
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.source)
                                          for cells in chapters.values() for c in cells])
-    NotebookClient(nb, timeout=120, kernel_name="python3",
+    # allow_errors: a failing cell is stored, and test_no_cell_fails names it and its chapter.
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(folder)}}).execute()
     shown, start = {}, 0
     for chapter, cells in chapters.items():

@@ -10,6 +10,7 @@ import re
 
 import nbformat
 import pytest
+from nbval.plugin import comment_markers
 
 from book import ROOT, notebooks
 
@@ -103,11 +104,30 @@ def test_only_known_tags(nb):
         assert not unknown, f"cell {index} has tags {unknown}; allowed: {sorted(ALLOWED_TAGS)}"
 
 
+def nbval_marker(line: str) -> str | None:
+    """The nbval comment marker a line holds, read as nbval reads it ("##NBVAL_SKIP" too)."""
+    text = line.strip()
+    marker = text.lstrip("#").strip() if text.startswith("#") else None
+    return marker if marker in comment_markers else None
+
+
+def test_nbval_marker_reading():
+    assert nbval_marker("  ##  NBVAL_SKIP") == "NBVAL_SKIP"
+    assert nbval_marker("# PYTEST_VALIDATE_IGNORE_OUTPUT") == "PYTEST_VALIDATE_IGNORE_OUTPUT"
+    assert nbval_marker("x = 1  # NBVAL_SKIP") is None  # nbval reads whole-line comments only
+
+
 def test_ignored_output_says_why(nb):
     for index, cell in enumerate(code_cells(nb)):
         lines = cell.source.splitlines()
         for number, line in enumerate(lines):
-            if line.strip() == "# NBVAL_IGNORE_OUTPUT":
+            marker = nbval_marker(line)
+            # The one marker allowed, written as tools/execute.py recognises it (so that it keeps
+            # the stored output): any other spelling or marker would pass unnoticed.
+            assert marker is None or line.strip() == "# NBVAL_IGNORE_OUTPUT", (
+                f"code cell {index}: {line.strip()!r}: the only nbval marker allowed is "
+                "'# NBVAL_IGNORE_OUTPUT', on a line of its own")
+            if marker:
                 reason = lines[number + 1].strip() if number + 1 < len(lines) else ""
                 assert reason.startswith("#") and len(reason) > 10, (
                     f"code cell {index}: NBVAL_IGNORE_OUTPUT needs a comment on the next line "

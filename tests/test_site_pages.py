@@ -83,16 +83,22 @@ def test_math_is_typeset(facts, path):
 
 @pytest.mark.parametrize("path", PAGES)
 def test_images_have_alt_text_and_load(facts, path):
-    for image in facts(path)["images"]:
+    images = facts(path)["images"]
+    for image in images:
         alt = image["alt"].strip()
         # Meaningful: a sentence, not the file name (docutils' fallback when a cell has no alt
         # text in its metadata) nor a repr such as "<Figure size 700x420 with 1 Axes>".
         meaningful = len(alt.split()) >= 5 and not alt.startswith("<") and ".png" not in alt
         assert meaningful, f"{image['src']}: alt text {alt!r}"
         assert image["width"] > 0, f"{image['src']} did not load"
-        if image["corner"] is not None:
+        if image["output"]:  # a figure a cell drew
             assert image["corner"] == [255, 255, 255, 255], (
                 f"{image['src']}: background {image['corner']} is not opaque white")
+    if path in CHAPTERS:  # every figure the notebook stores is on the page, and was checked
+        nb = nbformat.read(ROOT / path.replace(".html", ".ipynb"), as_version=4)
+        figures = sum("image/png" in output.get("data", {})
+                      for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs)
+        assert sum(image["output"] for image in images) == figures
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -143,7 +149,11 @@ def test_download_button_serves_the_notebook(facts, path):
 
 @pytest.mark.parametrize("path", [PRINT_PAGE])
 def test_reference_prints_on_one_a4_page(facts, path):
-    assert len(PdfReader(io.BytesIO(facts(path)["pdf"])).pages) == 1
+    pages = PdfReader(io.BytesIO(facts(path)["pdf"])).pages
+    assert len(pages) == 1
+    # A4 in points (210 x 297 mm); the page's own CSS sets the size (prefer_css_page_size).
+    box = pages[0].mediabox
+    assert abs(float(box.width) - 595.3) < 1 and abs(float(box.height) - 841.9) < 1, box
 
 
 @pytest.mark.parametrize("path", CHAPTERS)

@@ -1,7 +1,11 @@
 """The search page finds the chapter a reader is looking for."""
+import re
 from urllib.parse import quote
 
+import nbformat
 import pytest
+
+from book import notebooks
 
 # What a reader might type, and a page that must be among the results.
 QUERIES = {
@@ -57,7 +61,29 @@ MESSAGES = [
     "embed_dim must be divisible by num_heads",
     "'LoRALinear' object has no attribute 'weight'",
     "PyTorch is checking the matmul precision without a specific backend name",
+    "No module named 'models'",
 ]
+
+
+def heading_messages() -> list[str]:
+    """The message each section of the troubleshooting chapter is named after (the first quoted
+    text of its heading), cut to its first eight words, as a reader pastes its opening (without
+    the punctuation the cut leaves at its end)."""
+    path = next(p for p in notebooks() if "troubleshooting" in p.name)
+    found = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                quoted = re.match(r"#{2,3} `([^`]+)`", line)
+                if quoted:
+                    opening = quoted[1].split(";")[0]  # a clause, as "no data!" follows
+                    found.append(" ".join(opening.split()[:8]).rstrip(".,:!"))
+    assert len(found) > 40, found
+    return found
+
+
+# Every section's message, and the wordings above that other releases print.
+MESSAGES += [message for message in heading_messages() if message not in MESSAGES]
 
 
 # Sphinx's own search code, as the search page runs it for a query typed into the field: it

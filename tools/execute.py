@@ -60,10 +60,14 @@ def varies(cell) -> bool:
         line.strip() == "# NBVAL_IGNORE_OUTPUT" for line in cell.source.splitlines())
 
 
-def execute(path: Path, refresh: bool = False) -> None:
-    nb = nbformat.read(path, as_version=4)
-    # Outputs that vary by nature, keyed by the cell's code: restored after the run.
-    kept = {cell.source: cell.outputs for cell in nb.cells if varies(cell) and cell.outputs}
+# Kernels started at the same moment (gpu_check.sh executes several notebooks at once) can be
+# handed the same free TCP port, and the later one dies at start-up, before any cell has run.
+# Starting it again is then safe; any other failure is raised at once.
+KERNEL_STARTS = 3
+DIED_AT_START = "Kernel died before replying to kernel_info"
+
+
+def run_cells(path: Path, nb: nbformat.NotebookNode) -> None:
     client = NotebookClient(
         nb,
         timeout=600,
@@ -76,6 +80,21 @@ def execute(path: Path, refresh: bool = False) -> None:
         coalesce_streams=True,
     )
     client.execute()
+
+
+def execute(path: Path, refresh: bool = False) -> None:
+    for start in range(1, KERNEL_STARTS + 1):
+        nb = nbformat.read(path, as_version=4)
+        # Outputs that vary by nature, keyed by the cell's code: restored after the run.
+        kept = {cell.source: cell.outputs for cell in nb.cells if varies(cell) and cell.outputs}
+        try:
+            run_cells(path, nb)
+        except RuntimeError as error:
+            if DIED_AT_START not in str(error) or start == KERNEL_STARTS:
+                raise
+            print(f"{path.name}: the kernel died at start-up; starting another", flush=True)
+        else:
+            break
     if not refresh:
         for cell in nb.cells:
             if varies(cell) and cell.source in kept:

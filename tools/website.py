@@ -130,7 +130,8 @@ IMAGES_JS = """() => [...document.images].map(img => {
         context.drawImage(img, 0, 0);
         corner = [...context.getImageData(0, 0, 1, 1).data];
     }
-    return {src: img.src.split('/').pop(), alt: img.alt, width: img.naturalWidth, corner};
+    return {src: img.src.split('/').pop(), alt: img.alt, width: img.naturalWidth, corner,
+            output: img.closest('.cell_output') !== null};
 })"""
 
 # Search fields a reader sees (the header and the sidebar each can hold one).

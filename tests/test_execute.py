@@ -1,0 +1,57 @@
+"""tools/execute.py starts another kernel when one dies at start-up, and only then.
+
+Kernels started at the same moment can be handed the same TCP port; the later one dies before
+any cell runs. The kernel is replaced here by a stand-in that fails as a real start-up does.
+"""
+import execute
+import nbformat
+import pytest
+
+DIED = RuntimeError("Kernel died before replying to kernel_info")
+
+
+@pytest.fixture
+def notebook(tmp_path):
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), path)
+    return path
+
+
+def fake_kernel(monkeypatch, failures):
+    """Replace the kernel: raise each of `failures` in turn, then run the cell."""
+    starts = []
+
+    def run_cells(path, nb):
+        starts.append(path)
+        if failures:
+            raise failures.pop(0)
+        cell = nb.cells[0]
+        cell.execution_count = 1
+        cell.outputs = [nbformat.v4.new_output(
+            "execute_result", {"text/plain": "2"}, execution_count=1)]
+
+    monkeypatch.setattr(execute, "run_cells", run_cells)
+    return starts
+
+
+def test_a_kernel_that_dies_at_start_up_is_started_again(monkeypatch, notebook):
+    starts = fake_kernel(monkeypatch, [DIED])
+    execute.execute(notebook)
+    assert len(starts) == 2
+    cell = nbformat.read(notebook, as_version=4).cells[0]
+    assert cell.outputs[0]["data"]["text/plain"] == "2"
+
+
+def test_other_failures_are_not_retried(monkeypatch, notebook):
+    before = notebook.read_bytes()
+    starts = fake_kernel(monkeypatch, [RuntimeError("a cell failed"), DIED])
+    with pytest.raises(RuntimeError, match="a cell failed"):
+        execute.execute(notebook)
+    assert len(starts) == 1 and notebook.read_bytes() == before
+
+
+def test_starts_are_bounded(monkeypatch, notebook):
+    starts = fake_kernel(monkeypatch, [DIED] * execute.KERNEL_STARTS)
+    with pytest.raises(RuntimeError, match="before replying"):
+        execute.execute(notebook)
+    assert len(starts) == execute.KERNEL_STARTS
