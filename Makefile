@@ -19,7 +19,7 @@ BIN    := $(VENV)/bin
 # Touched after a successful install: make re-installs when requirements.txt is newer.
 READY  := $(VENV)/.ready
 
-.PHONY: book test test-tools pdf lab execute check compat bench gpu-wheels clean venv
+.PHONY: book test test-tools pdf lab execute check compat bench gpu-wheels gpu-rehearsal clean venv
 .DEFAULT_GOAL := book
 
 venv: $(READY)
@@ -93,7 +93,6 @@ bench: $(READY) $(AXE)
 gpu-wheels: $(READY)
 	tools/gpu_wheels.sh
 
-.PHONY: gpu-rehearsal
 # The script's own tests first (a minute), then the rehearsal over the real chapters.
 gpu-rehearsal: $(READY) test-tools
 	tools/gpu_rehearsal.sh

@@ -2,7 +2,8 @@
 
 tools/ is on the import path (the root conftest.py puts it there), so the tests read the book
 (its table of contents) the same way the tools do. The website fixtures build the book once per
-test worker, serve it on loopback and open it in headless Chromium; see tools/website.py.
+test run (the workers share that build), serve it on loopback and open it in headless Chromium;
+see tools/website.py.
 """
 import pytest
 import website  # tools/website.py

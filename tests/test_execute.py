@@ -55,3 +55,22 @@ def test_starts_are_bounded(monkeypatch, notebook):
     with pytest.raises(RuntimeError, match="before replying"):
         execute.execute(notebook)
     assert len(starts) == execute.KERNEL_STARTS
+
+
+def test_executing_twice_changes_no_byte(tmp_path):
+    """A real kernel: a print that reaches the notebook in pieces, and a timing kept as stored."""
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(
+            "import time\nprint('one', flush=True)\ntime.sleep(0.2)\nprint('two')"),
+        nbformat.v4.new_code_cell(
+            "# NBVAL_IGNORE_OUTPUT\n# A time: it differs on every run.\ntime.perf_counter()"),
+        nbformat.v4.new_code_cell("6 * 7"),
+    ]), path)
+    execute.execute(path)
+    first = path.read_bytes()
+    execute.execute(path)
+    assert path.read_bytes() == first
+    cells = nbformat.read(path, as_version=4).cells
+    assert [output["text"] for output in cells[0].outputs] == ["one\ntwo\n"]  # one stream
+    assert cells[2].outputs[0]["data"]["text/plain"] == "42"

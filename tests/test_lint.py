@@ -14,13 +14,14 @@ def run(*command):
 
 def test_ruff():
     # ruff reads .ipynb itself (pyproject.toml: extend-include), cell by cell.
-    result = run(BIN / "ruff", "check", "--no-cache", "book", "tools", "tests", "_ext")
+    result = run(BIN / "ruff", "check", "--no-cache", "book", "tools", "tests", "_ext",
+                 "conftest.py")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_codespell():
     files = ("book", "tools", "tests", "_ext", "_templates", "_static", "README.md",
-             "_config.yml", "_toc.yml")
+             "_config.yml", "_toc.yml", "conftest.py")
     # Figures are stored in the notebooks as base64 PNG, whose random letters codespell would
     # read as misspelled words: skip those strings.
     # _templates/static/webpack-macros.html is the theme's file, kept word for word (its test

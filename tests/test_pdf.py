@@ -126,12 +126,16 @@ def test_each_exercise_points_to_its_solution(printed):
     for index in range(1, printed["solutions"] + 1):
         number = printed["numbers"][f"pdf-solution-{index}"]
         assert "Solution to Exercise" in printed["pages"][number - 1]["text"]
-    pointers = re.findall(r"Solution: page (\d+)", text)
-    assert len(pointers) == printed["solutions"]
-    # And each solution names the page of its exercise, where the exercise is.
-    for number in map(int, re.findall(r"The exercise: page (\d+)", text)):
-        assert re.search(r"Exercise \d+\.\d+", printed["pages"][number - 1]["text"]), number
-    assert len(re.findall(r"The exercise: page", text)) == printed["solutions"]
+    # Each exercise names the page of its own solution, in order...
+    pointers = [int(page) for page in re.findall(r"Solution: page (\d+)", text)]
+    assert pointers == [printed["numbers"][f"pdf-solution-{index}"]
+                        for index in range(1, printed["solutions"] + 1)]
+    # ...and each solution the page where its exercise is.
+    in_order = list(dict.fromkeys(exercises))
+    back = [int(page) for page in re.findall(r"The exercise: page (\d+)", text)]
+    assert len(back) == printed["solutions"] == len(in_order)
+    for exercise, number in zip(in_order, back, strict=True):
+        assert f"Exercise {exercise}" in printed["pages"][number - 1]["text"], (exercise, number)
 
 
 def test_every_figure_is_printed(printed):

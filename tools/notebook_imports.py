@@ -24,7 +24,8 @@ TOOLS = Path(__file__).resolve().parent
 
 # What runs the notebooks, beyond the notebooks' own imports: pytest with the nbval plugin
 # (tools/gpu_check.sh), pytest-xdist when notebooks run in parallel, the kernel each notebook runs
-# in, and what tools/execute.py imports (found by parsing it, like the notebooks).
+# in, and what tools/execute.py and the tools/book.py it reads the chapters with import (found by
+# parsing them, like the notebooks).
 RUNNER = ("pytest", "nbval", "xdist", "ipykernel")
 RUNNER_SCRIPTS = ("execute.py", "book.py")
 # Brought by the machine with the GPU, never bundled: PyTorch is built for its CUDA there. Every

@@ -1,7 +1,7 @@
 """The built website, served over HTTP on loopback, and a headless Chromium to read it.
 
-Shared by the tests of the site (tests/test_site_*.py, through the fixtures in tests/conftest.py)
-and by `make bench` (tools/bench.py).
+Shared by the tests of the site (tests/test_site_*.py, through the fixtures in tests/conftest.py),
+by the PDF (tools/pdf.py) and by `make bench` (tools/bench.py).
 """
 from __future__ import annotations
 
