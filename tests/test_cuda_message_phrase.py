@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from book import BOOK
+from book import BOOK, troubleshooting_chapter
 
 PHRASE = "Expected all tensors to be on the same device"
 
@@ -73,10 +73,6 @@ def code_spans(text: str) -> list[str]:
     return [double or single for double, single in re.findall(r"``(.+?)``|`([^`]+)`", text)]
 
 
-def troubleshooting_chapter() -> str:
-    return next(p.name for p in sorted(BOOK.glob("*.ipynb")) if "troubleshooting" in p.name)
-
-
 def test_pinned_torch_contains_the_phrase():
     assert torch_libraries(), "PyTorch's libraries were not found; have their names changed?"
     assert in_libraries(PHRASE), f"{PHRASE!r} is in none of {torch_libraries()}"
@@ -88,7 +84,7 @@ def test_pinned_torch_contains_each_template(name):
     assert not missing, f"{name}: not in the pinned PyTorch: {missing}"
 
 
-@pytest.mark.parametrize("chapter", ["05-gpu.ipynb", troubleshooting_chapter()])
+@pytest.mark.parametrize("chapter", ["05-gpu.ipynb", troubleshooting_chapter().name])
 def test_chapters_quote_that_phrase(chapter):
     assert f"`{PHRASE}`" in prose(chapter)
 
@@ -96,7 +92,7 @@ def test_chapters_quote_that_phrase(chapter):
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_troubleshooting_quotes_the_cuda_wording(name):
     """Chapter 9 quotes each message as a CUDA user sees it, and the quotation fits the template."""
-    spans = code_spans(prose(troubleshooting_chapter()))
+    spans = code_spans(prose(troubleshooting_chapter().name))
     quoted = [s for s in spans if re.fullmatch(TEMPLATES[name][1], s) and "cuda" in s]
     assert quoted, f"chapter 9 quotes no CUDA wording of {name!r} that matches its template"
 
@@ -109,7 +105,7 @@ def test_every_quoted_wording_fits_a_template():
     """Every quotation that starts like one of these messages is an instance of its template,
     or the beginning of a complete instance quoted elsewhere in the chapter (tables quote only
     beginnings): a quotation whose ending drifted from the library fails either way."""
-    spans = code_spans(prose(troubleshooting_chapter()))
+    spans = code_spans(prose(troubleshooting_chapter().name))
     for name, (parts, pattern) in TEMPLATES.items():
         started = [span for span in spans if span.startswith(parts[0])]
         complete = [span for span in started if re.fullmatch(pattern, span)]

@@ -13,8 +13,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from book import BOOK
+from book import BOOK, troubleshooting_chapter
 
+TROUBLESHOOTING = troubleshooting_chapter().name
 # Stands in for the CUDA message; it starts as chapter 5 asserts a real one does.
 FIXTURE_MESSAGE = "Expected all tensors to be on the same device (test fixture, not PyTorch's text)"
 
@@ -55,7 +56,7 @@ def outputs(tmp_path_factory):
     (folder / "data" / "gpu-linear.json").write_text(json.dumps(record))
 
     chapters = {"05-gpu.ipynb": record_cells("05-gpu.ipynb"),
-                "09-troubleshooting.ipynb": record_cells("09-troubleshooting.ipynb")}
+                TROUBLESHOOTING: record_cells(TROUBLESHOOTING)}
     # Fresh cells: the two chapters' cell ids would collide in one notebook.
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.source)
                                          for cells in chapters.values() for c in cells])
@@ -97,5 +98,5 @@ def test_chapter_5_draws_the_plot(outputs):
 
 
 def test_chapter_9_quotes_the_message(outputs):
-    text = text_of(outputs["09-troubleshooting.ipynb"])
+    text = text_of(outputs[TROUBLESHOOTING])
     assert FIXTURE_MESSAGE in text and "No GPU" not in text

@@ -22,10 +22,6 @@ def test_ruff():
 def test_codespell():
     files = ("book", "tools", "tests", "_ext", "_templates", "_static", "README.md",
              "_config.yml", "_toc.yml", "conftest.py")
-    # Figures are stored in the notebooks as base64 PNG, whose random letters codespell would
-    # read as misspelled words: skip those strings.
-    # _templates/static/webpack-macros.html is the theme's file, kept word for word (its test
-    # compares it with the theme's): its spelling is the theme's.
-    result = run(BIN / "codespell", "--ignore-regex", r'"image/png": "[^"]*"',
-                 "--skip", "webpack-macros.html", *files)
+    # The ignored strings and skipped files are in pyproject.toml ([tool.codespell]).
+    result = run(BIN / "codespell", *files)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -5,7 +5,7 @@ from urllib.parse import quote
 import nbformat
 import pytest
 
-from book import notebooks
+from book import troubleshooting_chapter
 
 # What a reader might type, and a page that must be among the results.
 QUERIES = {
@@ -16,8 +16,8 @@ QUERIES = {
     "gradcheck": "06-under-the-hood.html",
     "load_digits": "07-classifier.html",
     "LoRA": "08-modern-models.html",
-    "leaf Variable": "09-troubleshooting.html",
-    "shapes cannot be multiplied": "09-troubleshooting.html",
+    "leaf Variable": troubleshooting_chapter().stem + ".html",
+    "shapes cannot be multiplied": troubleshooting_chapter().stem + ".html",
 }
 
 # The opening words of each error message the troubleshooting chapter covers, as a reader pastes
@@ -69,9 +69,8 @@ def heading_messages() -> list[str]:
     """The message each section of the troubleshooting chapter is named after (the first quoted
     text of its heading), cut to its first eight words, as a reader pastes its opening (without
     the punctuation the cut leaves at its end)."""
-    path = next(p for p in notebooks() if "troubleshooting" in p.name)
     found = []
-    for cell in nbformat.read(path, as_version=4).cells:
+    for cell in nbformat.read(troubleshooting_chapter(), as_version=4).cells:
         if cell.cell_type == "markdown":
             for line in cell.source.splitlines():
                 quoted = re.match(r"#{2,3} `([^`]+)`", line)

@@ -40,3 +40,11 @@ def notebooks() -> list[Path]:
     """The chapter notebooks, in the order of _toc.yml."""
     paths = (resolve(entry) for entry in toc_entries())
     return [path for path in paths if path is not None and path.suffix == ".ipynb"]
+
+
+def troubleshooting_chapter() -> Path:
+    """The troubleshooting chapter: the one notebook of the book whose name says so."""
+    found = [path for path in notebooks() if "troubleshooting" in path.name]
+    if len(found) != 1:
+        raise LookupError(f"expected one troubleshooting chapter, found {found}")
+    return found[0]

@@ -14,7 +14,6 @@ the book with print_book and checks the result.
 from __future__ import annotations
 
 import io
-import subprocess
 from pathlib import Path
 
 import website
@@ -50,14 +49,7 @@ def build_single_page(path_output: Path) -> Path:
     links relative to the build's root folder, where the page itself is not: it is copied there,
     and its links to itself become links within the page.
     """
-    result = subprocess.run(
-        [website.JUPYTER_BOOK, "build", ROOT, "--path-output", path_output,
-         "--builder", "singlehtml", "-n", "-W", "--keep-going"],
-        capture_output=True, text=True, timeout=600,
-    )
-    log = result.stdout + result.stderr
-    if result.returncode != 0 or "WARNING" in log:
-        raise RuntimeError("the single-page book did not build without warnings:\n" + log[-5000:])
+    website.run_build(path_output, "--builder", "singlehtml", what="single-page book")
     folder = Path(path_output) / "_build" / "singlehtml"
     root = toc_entries()[0]
     html = (folder / f"{root}.html").read_text(encoding="utf-8")

@@ -35,15 +35,20 @@ def chromium_path() -> str:
     raise RuntimeError("no Chromium found: run `make test`, which installs it, or set CHROMIUM")
 
 
-def build(out: Path) -> Path:
-    """Build the website into `out` (as `make book` does) and return its html folder."""
+def run_build(out: Path, *options: str, what: str = "book") -> None:
+    """Run `jupyter-book build` into `out` (nitpicky, warnings as errors); any warning raises."""
     result = subprocess.run(
-        [JUPYTER_BOOK, "build", ROOT, "--path-output", out, "-n", "-W", "--keep-going"],
+        [JUPYTER_BOOK, "build", ROOT, "--path-output", out, *options, "-n", "-W", "--keep-going"],
         capture_output=True, text=True, timeout=600,
     )
     log = result.stdout + result.stderr
     if result.returncode != 0 or "WARNING" in log:
-        raise RuntimeError("the book did not build without warnings:\n" + log[-5000:])
+        raise RuntimeError(f"the {what} did not build without warnings:\n" + log[-5000:])
+
+
+def build(out: Path) -> Path:
+    """Build the website into `out` (as `make book` does) and return its html folder."""
+    run_build(out)
     return out / "_build" / "html"
 
 
