@@ -1,17 +1,20 @@
 """`make lab` works: JupyterLab starts from .venv, serves a chapter, and its kernel runs a cell.
 
 A reader's first step is usually to open a notebook and run it. This starts the same server that
-`make lab` starts (headless, on a free loopback port), reads a chapter through the contents API,
-starts a kernel, runs one of the chapter's own cells over the kernel's websocket, and compares
-the result with the output stored in the notebook.
+`make lab` starts, with the options the Makefile gives it (read with `make -n lab`), headless, on
+a free loopback port; checks that it opens on the chapters' folder; reads a chapter through the
+contents API, starts a kernel, runs one of the chapter's own cells over the kernel's websocket,
+and compares the result with the output stored in the notebook.
 """
 import json
 import os
 import secrets
+import shlex
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -22,6 +25,14 @@ import websocket
 from book import ROOT, notebooks
 
 JUPYTER_LAB = Path(sys.executable).parent / "jupyter-lab"
+
+
+def make_lab_options() -> list[str]:
+    """The options `make lab` gives JupyterLab (`make -n` prints its command without running it)."""
+    printed = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True,
+                             check=True, timeout=60).stdout.replace("\\\n", " ")
+    command = shlex.split(next(line for line in printed.splitlines() if "jupyter lab" in line))
+    return command[command.index("lab") + 1:]
 
 
 def free_port():
@@ -46,6 +57,13 @@ class Lab:
             text = response.read().decode()
         return json.loads(text) if text else None
 
+    def landing(self):
+        """The path a browser pointed at the server's root ends up on, after redirects."""
+        request = urllib.request.Request(f"{self.base}/",
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return urllib.parse.urlparse(response.url).path
+
 
 @pytest.fixture
 def lab(tmp_path):
@@ -57,10 +75,9 @@ def lab(tmp_path):
 
 def serve(tmp_path, port, token, log, log_file):
     server = subprocess.Popen(
-        [JUPYTER_LAB, "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
-         # CI runs as root, which Jupyter refuses without this flag.
-         "--ServerApp.port_retries=0", "--allow-root"],
+        [JUPYTER_LAB, *make_lab_options(), "--no-browser", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
+         "--ServerApp.port_retries=0"],
         stdout=subprocess.DEVNULL, stderr=log_file,
         # Jupyter writes its runtime files (connection files, server info) here, not in $HOME.
         env={**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")},
@@ -104,6 +121,16 @@ def execute(socket_, code):
             results.append(message["content"]["data"]["text/plain"])
         if kind == "status" and message["content"]["execution_state"] == "idle":
             return results
+
+
+def test_make_lab_options():
+    options = make_lab_options()
+    assert f"--ServerApp.root_dir={ROOT}" in options
+    assert ("--allow-root" in options) == (os.getuid() == 0)  # as root, Jupyter needs it
+
+
+def test_lab_opens_on_the_chapters(lab):
+    assert lab.landing() == "/lab/tree/book"
 
 
 def test_lab_serves_a_chapter_and_runs_its_cell(lab):
