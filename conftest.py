@@ -12,6 +12,7 @@ import pytest
 # tools/ on the import path, for this file and the tests (which read the book through it).
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
 import kernel_forks  # noqa: E402  (tools/kernel_forks.py)
+import kernel_starts  # noqa: E402  (tools/kernel_starts.py)
 
 # One thread per notebook kernel: the two test workers each run a kernel at once, and on a
 # machine with as few cores as CI's, more threads per kernel only contend for them. Outputs do
@@ -34,11 +35,28 @@ def pytest_configure(config):
     if kernel_forks.ENABLED:  # tools/kernel_forks.py: why, and what a forked kernel shares
         kernel_forks.install()
         config.add_cleanup(kernel_forks.close)
+    if config.pluginmanager.hasplugin("nbval"):
+        restart_kernels_that_die_at_start_up(config)
     folder = Path(tempfile.mkdtemp(prefix="ipython-"))
     (folder / "profile_default").mkdir()
     (folder / "profile_default" / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
     os.environ["IPYTHONDIR"] = str(folder)
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+def restart_kernels_that_die_at_start_up(config):
+    """nbval starts each notebook's kernel with nbval.kernel.start_new_kernel, which raises if
+    the kernel dies before it replies. Such a kernel is started again (tools/kernel_starts.py says
+    why it happens and why that is safe); any other failure is nbval's as before."""
+    import nbval.kernel
+
+    start_new_kernel = nbval.kernel.start_new_kernel
+
+    def restarting(*args, **kwargs):
+        return kernel_starts.started(lambda: start_new_kernel(*args, **kwargs), "nbval")
+
+    nbval.kernel.start_new_kernel = restarting
+    config.add_cleanup(lambda: setattr(nbval.kernel, "start_new_kernel", start_new_kernel))
 
 
 # Test files that import torch into the test worker itself (3 to 4 s of CPU): one unit, so that

@@ -6,6 +6,7 @@ any cell runs. The kernel is replaced here by a stand-in that fails as a real st
 import execute
 import nbformat
 import pytest
+from kernel_starts import KERNEL_STARTS
 
 DIED = RuntimeError("Kernel died before replying to kernel_info")
 
@@ -51,10 +52,10 @@ def test_other_failures_are_not_retried(monkeypatch, notebook):
 
 
 def test_starts_are_bounded(monkeypatch, notebook):
-    starts = fake_kernel(monkeypatch, [DIED] * execute.KERNEL_STARTS)
+    starts = fake_kernel(monkeypatch, [DIED] * KERNEL_STARTS)
     with pytest.raises(RuntimeError, match="before replying"):
         execute.execute(notebook)
-    assert len(starts) == execute.KERNEL_STARTS
+    assert len(starts) == KERNEL_STARTS
 
 
 def test_executing_twice_changes_no_byte(tmp_path):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 import zmq
+from kernel_starts import started
 from nbclient import NotebookClient
 from traitlets.config import Config
 
@@ -60,13 +61,6 @@ def varies(cell) -> bool:
         line.strip() == "# NBVAL_IGNORE_OUTPUT" for line in cell.source.splitlines())
 
 
-# Kernels started at the same moment (gpu_check.sh executes several notebooks at once) can be
-# handed the same free TCP port, and the later one dies at start-up, before any cell has run.
-# Starting it again is then safe; any other failure is raised at once.
-KERNEL_STARTS = 3
-DIED_AT_START = "Kernel died before replying to kernel_info"
-
-
 def run_cells(path: Path, nb: nbformat.NotebookNode) -> None:
     client = NotebookClient(
         nb,
@@ -83,18 +77,15 @@ def run_cells(path: Path, nb: nbformat.NotebookNode) -> None:
 
 
 def execute(path: Path, refresh: bool = False) -> None:
-    for start in range(1, KERNEL_STARTS + 1):
+    def run() -> tuple[nbformat.NotebookNode, dict]:
         nb = nbformat.read(path, as_version=4)
         # Outputs that vary by nature, keyed by the cell's code: restored after the run.
         kept = {cell.source: cell.outputs for cell in nb.cells if varies(cell) and cell.outputs}
-        try:
-            run_cells(path, nb)
-        except RuntimeError as error:
-            if DIED_AT_START not in str(error) or start == KERNEL_STARTS:
-                raise
-            print(f"{path.name}: the kernel died at start-up; starting another", flush=True)
-        else:
-            break
+        run_cells(path, nb)
+        return nb, kept
+
+    # A kernel that dies at start-up is started again (tools/kernel_starts.py says why).
+    nb, kept = started(run, path.name)
     if not refresh:
         for cell in nb.cells:
             if varies(cell) and cell.source in kept:
