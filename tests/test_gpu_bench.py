@@ -132,7 +132,8 @@ def test_quick_run_on_cpu_writes_what_the_chapter_reads(gpu_bench, tmp_path):
     assert {"device", "torch", "cuda", "date", "device_mismatch_error", "results"} <= set(record)
     # What decides the numbers, recorded beside them (empty where a CPU has none of it).
     assert {"compute_capability", "peak_source", "tf32_check", "nvidia_smi", "skipped_formats",
-            "default_matmul_settings", "python", "l2_cache_bytes"} <= set(record)
+            "default_matmul_settings", "python", "l2_cache_bytes", "nvidia_packages"} <= set(record)
+    assert all(name.lower().startswith("nvidia-") for name in record["nvidia_packages"])
     assert record["torch"] == gpu_bench.torch.__version__ and record["device"] == "CPU"
     assert record["nvidia_smi"] is None and record["peak_source"] is None
     assert record["l2_cache_bytes"] is None
@@ -144,6 +145,11 @@ def test_quick_run_on_cpu_writes_what_the_chapter_reads(gpu_bench, tmp_path):
         assert abs(row["tflops"] * row["seconds"] * 1e12 - work) <= 1e-6 * work
         assert row["peak_tflops"] is None and row["fraction_of_peak"] is None
         assert row["matmul_settings"]["float32_matmul_precision"] == "highest"
+        settings = row["matmul_settings"]
+        assert isinstance(settings["cuda_matmul_allow_bf16_reduced_precision_reduction"], bool)
+        # the Timer's own account of its blocks, beside the median they gave
+        assert row["blocks"] >= 1 and row["calls_per_block"] >= 1
+        assert 0 <= row["iqr_seconds"] < 100 * row["seconds"]
 
 
 @pytest.mark.gpu_tools  # runs the script: make test-tools

@@ -72,10 +72,10 @@ TENSOR_CORE_FORMATS_FROM = (8, 0)
 # TF32 must beat float32 by at least this factor at the largest size, or the setting did not
 # apply: the published TF32 peaks above are 7 to 8 times the float32 ones.
 TF32_MIN_SPEEDUP = 1.5
-# What nvidia-smi reports about the clocks and power that bound the measured rates.
-SMI_FIELDS = ("name", "pstate", "clocks.sm", "clocks.max.sm", "clocks.mem", "clocks.max.mem",
-              "power.draw", "power.limit", "power.default_limit", "power.max_limit",
-              "temperature.gpu")
+# What nvidia-smi reports about the driver, and the clocks and power that bound the measured rates.
+SMI_FIELDS = ("name", "driver_version", "pstate", "clocks.sm", "clocks.max.sm", "clocks.mem",
+              "clocks.max.mem", "power.draw", "power.limit", "power.default_limit",
+              "power.max_limit", "temperature.gpu")
 
 
 def flops(batch: int, in_features: int, out_features: int) -> int:
@@ -123,6 +123,18 @@ def mismatch_message(device: torch.device) -> str:
     raise AssertionError("a device mismatch did not raise")
 
 
+def nvidia_packages() -> dict:
+    """`{distribution: version}` of the installed Python distributions named nvidia-*."""
+    from importlib.metadata import distributions
+
+    found = {}
+    for distribution in distributions():
+        name = distribution.metadata["Name"] or ""
+        if name.lower().startswith("nvidia-"):
+            found[name] = distribution.version
+    return dict(sorted(found.items()))
+
+
 def matmul_settings() -> dict:
     """The float32 matrix-product settings as PyTorch reports them now.
 
@@ -134,6 +146,9 @@ def matmul_settings() -> dict:
         "cuda_matmul_allow_tf32": lambda: torch.backends.cuda.matmul.allow_tf32,
         # The newer per-backend setting, "tf32" or "ieee", in recent PyTorch versions.
         "cuda_matmul_fp32_precision": lambda: torch.backends.cuda.matmul.fp32_precision,
+        # Whether cuBLAS may reduce bfloat16 products in reduced precision (split-K kernels).
+        "cuda_matmul_allow_bf16_reduced_precision_reduction":
+            lambda: torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction,
     }
     settings = {}
     for key, get in getters.items():
@@ -145,7 +160,10 @@ def matmul_settings() -> dict:
 
 
 def measure(device, fmt, batch, features, min_run_time):
-    """Median seconds per `layer(x)` call, and the matmul settings read back while timing."""
+    """Seconds per `layer(x)` call (the median over the Timer's blocks, with how many blocks and
+    calls per block it ran, and their interquartile range), and the matmul settings read back
+    while timing. On a GPU each block costs two synchronisations, so the Timer makes blocks long
+    and may run only a few: the record keeps how many."""
     dtype = torch.bfloat16 if fmt == "bfloat16" else torch.float32
     if device.type == "cuda":
         # "high" lets float32 matrix products use TF32 tensor cores; "highest", the default,
@@ -158,8 +176,11 @@ def measure(device, fmt, batch, features, min_run_time):
     current = torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
     with torch.no_grad(), current:
         timer = benchmark.Timer(stmt="layer(x)", globals={"layer": layer, "x": x})
-        seconds = timer.blocked_autorange(min_run_time=min_run_time).median
-    return seconds, settings
+        measurement = timer.blocked_autorange(min_run_time=min_run_time)
+    timing = {"seconds": measurement.median, "blocks": len(measurement.raw_times),
+              "calls_per_block": measurement.number_per_run,
+              "iqr_seconds": measurement.iqr}
+    return timing, settings
 
 
 def formats_for(device: torch.device, capability: tuple[int, int] | None) -> dict:
@@ -207,12 +228,13 @@ def run(device: torch.device, batches, sizes, min_run_time) -> dict:
             continue
         for features in sizes:
             for batch in batches:
-                seconds, settings = measure(device, fmt, batch, features, min_run_time)
+                timing, settings = measure(device, fmt, batch, features, min_run_time)
+                seconds = timing["seconds"]
                 tflops = flops(batch, features, features) / seconds / 1e12
                 peak = peaks[fmt] if peaks else None
                 rows.append({
                     "format": fmt, "batch": batch, "in_features": features,
-                    "out_features": features, "seconds": seconds, "tflops": tflops,
+                    "out_features": features, **timing, "tflops": tflops,
                     "peak_tflops": peak, "fraction_of_peak": tflops / peak if peak else None,
                     "matmul_settings": settings,
                 })
@@ -232,6 +254,10 @@ def run(device: torch.device, batches, sizes, min_run_time) -> dict:
         "device": name,
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
+        # NVIDIA's libraries as pip installs them beside a PyPI torch (cuBLAS, cuDNN, ...): the
+        # cuBLAS that ran is this one, not the CUDA version torch was built with. Empty where the
+        # machine's own libraries are used.
+        "nvidia_packages": nvidia_packages(),
         "date": datetime.date.today().isoformat(),
         "device_mismatch_error": mismatch_message(device),
         "results": rows,
