@@ -3,16 +3,18 @@
 CI has no GPU, so this runs the same code path on the CPU with tiny sizes and checks the file it
 writes: the fields chapter 5 reads, the FLOP arithmetic, and a real device-mismatch message. The
 parts that only a machine with an NVIDIA GPU reaches (the peak table, skipping formats on older
-GPUs, the TF32 check, reading nvidia-smi) are tested on their own with made-up inputs.
+GPUs, the TF32 check, reading nvidia-smi, which emulation of TF32's inputs a product is nearest
+to) are tested on their own with made-up inputs.
 """
 import json
 import os
 import subprocess
 import sys
 
+import nbformat
 import pytest
 
-from book import ROOT
+from book import BOOK, ROOT
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +85,32 @@ def rows(rates):
             for (fmt, features, batch), tflops in rates.items()]
 
 
+def test_tf32_inputs_are_judged_by_the_nearest_emulation(gpu_bench):
+    errors = {"float32": 1e-7, "first_bits": 6.5e-4, "rounded": 1.1e-5}
+    assert gpu_bench.tf32_nearest({**errors, "tf32": 6.0e-4}) == "first_bits"
+    assert gpu_bench.tf32_nearest({**errors, "tf32": 1.3e-5}) == "rounded"
+    assert gpu_bench.tf32_nearest({**errors, "tf32": 3e-7}) == "float32"  # TF32 did not apply
+    assert gpu_bench.tf32_inputs(gpu_bench.torch.device("cpu")) is None
+
+
+def test_tf32_emulations_and_data_are_chapter_5s(gpu_bench):
+    """The GPU's TF32 product is compared with chapter 5's two emulations, on its data."""
+    torch = gpu_bench.torch
+    cells = [c for c in nbformat.read(BOOK / "05-gpu.ipynb", as_version=4).cells
+             if c.cell_type == "code"]
+    chapter = {"torch": torch}
+    exec(next(c.source for c in cells if "def tf32_first_bits" in c.source), chapter)
+    values = torch.randn(10_000) * 1e3
+    for name in ("tf32_first_bits", "tf32_rounded"):
+        assert torch.equal(chapter[name](values), getattr(gpu_bench, name)(values))
+    # the chapter prints the errors of both emulations on its data of one sign
+    errors = gpu_bench.tf32_emulated(*gpu_bench.one_sign_data())
+    shown = next("".join(o.get("text", "") for o in c.outputs) for c in cells
+                 if "x and W >= 0" in c.source)
+    assert (f"1024 inputs: first bits {errors['first_bits']:.1e}, "
+            f"rounded {errors['rounded']:.1e}") in shown
+
+
 def test_tf32_check_compares_the_largest_size(gpu_bench):
     check = gpu_bench.tf32_check(rows({
         ("float32", 1024, 16): 10.0, ("tf32", 1024, 16): 10.0,       # small: no verdict here
@@ -132,7 +160,9 @@ def test_quick_run_on_cpu_writes_what_the_chapter_reads(gpu_bench, tmp_path):
     assert {"device", "torch", "cuda", "date", "device_mismatch_error", "results"} <= set(record)
     # What decides the numbers, recorded beside them (empty where a CPU has none of it).
     assert {"compute_capability", "peak_source", "tf32_check", "nvidia_smi", "skipped_formats",
-            "default_matmul_settings", "python", "l2_cache_bytes", "nvidia_packages"} <= set(record)
+            "default_matmul_settings", "python", "l2_cache_bytes", "nvidia_packages",
+            "tf32_inputs"} <= set(record)
+    assert record["tf32_inputs"] is None
     assert all(name.lower().startswith("nvidia-") for name in record["nvidia_packages"])
     assert record["torch"] == gpu_bench.torch.__version__ and record["device"] == "CPU"
     assert record["nvidia_smi"] is None and record["peak_source"] is None

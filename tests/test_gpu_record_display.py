@@ -48,6 +48,9 @@ def outputs(tmp_path_factory):
                                min_run_time=0.01)
     record["device"] = "Test GPU"
     record["l2_cache_bytes"] = 6 * 2**20  # a GPU with a small L2 cache, 6 MiB
+    record["tf32_inputs"] = {"relative_errors": {"first_bits": 6.5e-4, "rounded": 1.1e-5,
+                                                 "float32": 2e-8, "tf32": 1.2e-5},
+                             "nearest": "rounded"}
     for row in record["results"]:  # a peak twice the best measured rate of that format
         row["peak_tflops"] = 2 * max(r["tflops"] for r in record["results"]
                                      if r["format"] == row["format"])
@@ -89,6 +92,9 @@ def test_chapter_5_quotes_the_message_and_prints_the_table(outputs):
     assert text.count("32x32") == 2 and "50%" in text
     # The weights are also compared with the recorded GPU's cache, however small.
     assert "fit in 6.0 MiB of L2 (Test GPU):\n    1024x1024 float32, 1024x1024 bfloat16\n" in text
+    # Which emulation of TF32's inputs the GPU's product was nearest to.
+    assert ("TF32 on the data of one sign: relative error 1.2e-05; emulated, first 10 bits "
+            "6.5e-04, rounded 1.1e-05: nearest to rounded") in text
 
 
 def test_chapter_5_draws_the_plot(outputs):

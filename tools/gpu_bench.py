@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import datetime
 import json
+import math
 import platform
 import shutil
 import subprocess
@@ -183,6 +184,70 @@ def measure(device, fmt, batch, features, min_run_time):
     return timing, settings
 
 
+def tf32_first_bits(t: torch.Tensor) -> torch.Tensor:
+    """Keep the first 10 of float32's 23 stored mantissa bits (chapter 5's emulation)."""
+    bits = t.float().contiguous().view(torch.int32)
+    return (bits & ~0x1FFF).view(torch.float32)
+
+
+def tf32_rounded(t: torch.Tensor) -> torch.Tensor:
+    """Round float32 to the nearest value with a 10-bit mantissa (ties away from zero)."""
+    bits = t.float().contiguous().view(torch.int32)
+    return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
+
+
+def tf32_nearest(errors: dict) -> str:
+    """Which emulation of TF32's inputs ("first_bits" or "rounded") has the relative error
+    nearest, by ratio, to that of the GPU's TF32 product; "float32" when the product was hardly
+    less exact than full float32 (TF32 did not apply)."""
+    if errors["tf32"] < 10 * errors["float32"]:
+        return "float32"
+    return min(("first_bits", "rounded"),
+               key=lambda name: abs(math.log(errors["tf32"] / errors[name])))
+
+
+def relative_error(product: torch.Tensor, exact: torch.Tensor) -> float:
+    return ((product.double().cpu() - exact).norm() / exact.norm()).item()
+
+
+def tf32_emulated(x: torch.Tensor, W: torch.Tensor) -> dict:
+    """The relative errors of `x @ W.t()` with both operands cut to 10 mantissa bits either way."""
+    exact = x @ W.t()
+    return {name: relative_error(cut(x).double() @ cut(W).double().t(), exact)
+            for name, cut in (("first_bits", tf32_first_bits), ("rounded", tf32_rounded))}
+
+
+def one_sign_data() -> tuple[torch.Tensor, torch.Tensor]:
+    """Chapter 5's inputs of one sign, in float64: x (256, 1024) and W (512, 1024)."""
+    one_sign = torch.Generator().manual_seed(0)
+    x = torch.rand(256, 1024, dtype=torch.float64, generator=one_sign)
+    W = torch.rand(512, 1024, dtype=torch.float64, generator=one_sign) / 32
+    return x, W
+
+
+def tf32_inputs(device: torch.device) -> dict | None:
+    """How the GPU's TF32 products treat their float32 inputs: do they keep the first 10 mantissa
+    bits (PyTorch's numerical accuracy notes) or round to 10 (its CUDA notes)? Chapter 5 emulates
+    both; on its inputs of one sign they differ about 58 times in error. The relative errors of
+    both emulations and of the GPU's own float32 and TF32 products on those inputs, and the
+    emulation nearest to TF32's. None without TF32 tensor cores."""
+    if (device.type != "cuda"
+            or torch.cuda.get_device_capability(device) < TENSOR_CORE_FORMATS_FROM):
+        return None
+    x, W = one_sign_data()
+    exact = x @ W.t()
+    errors = tf32_emulated(x, W)
+    x32, W32 = x.float().to(device), W.float().to(device)
+    level = torch.get_float32_matmul_precision()
+    try:
+        for precision, name in (("highest", "float32"), ("high", "tf32")):
+            torch.set_float32_matmul_precision(precision)
+            errors[name] = relative_error(x32 @ W32.t(), exact)
+    finally:
+        torch.set_float32_matmul_precision(level)
+    return {"relative_errors": errors, "nearest": tf32_nearest(errors)}
+
+
 def formats_for(device: torch.device, capability: tuple[int, int] | None) -> dict:
     """Each format to measure, mapped to None, or to the reason it is skipped."""
     skipped = {}
@@ -221,6 +286,10 @@ def run(device: torch.device, batches, sizes, min_run_time) -> dict:
     state_before = nvidia_smi_state(index) if cuda else None
     default_settings = matmul_settings()
     skipped = formats_for(device, capability)
+    inputs = tf32_inputs(device)
+    if inputs is not None:
+        print(f"TF32 inputs: nearest to {inputs['nearest']} "
+              f"({inputs['relative_errors']})", flush=True)
     rows = []
     for fmt in FORMATS:
         if skipped[fmt]:
@@ -270,6 +339,8 @@ def run(device: torch.device, batches, sizes, min_run_time) -> dict:
         "skipped_formats": {fmt: why for fmt, why in skipped.items() if why},
         "default_matmul_settings": default_settings,
         "tf32_check": check,
+        # Does TF32 keep its inputs' first 10 mantissa bits, or round them? (Chapter 5 asks.)
+        "tf32_inputs": inputs,
         # Clocks and power before the sweep and right after it (under load, the clocks it ran at).
         "nvidia_smi": ({"before": state_before, "after": nvidia_smi_state(index)}
                        if cuda else None),
