@@ -103,12 +103,41 @@ def test_tf32_emulations_and_data_are_chapter_5s(gpu_bench):
     values = torch.randn(10_000) * 1e3
     for name in ("tf32_first_bits", "tf32_rounded"):
         assert torch.equal(chapter[name](values), getattr(gpu_bench, name)(values))
-    # the chapter prints the errors of both emulations on its data of one sign
+    # the chapter's data of one sign, drawn as one_sign_data draws it
+    source = next(c.source for c in cells if "x_pos = " in c.source)
+    assert "one_sign = torch.Generator().manual_seed(0)" in source
+    assert ("x_pos = torch.rand(256, 1024, dtype=torch.float64, generator=one_sign)\n"
+            "W_pos = torch.rand(512, 1024, dtype=torch.float64, generator=one_sign) / 32"
+            ) in source
+    # and the chapter prints the errors of both emulations on it
     errors = gpu_bench.tf32_emulated(*gpu_bench.one_sign_data())
     shown = next("".join(o.get("text", "") for o in c.outputs) for c in cells
                  if "x and W >= 0" in c.source)
     assert (f"1024 inputs: first bits {errors['first_bits']:.1e}, "
             f"rounded {errors['rounded']:.1e}") in shown
+
+
+def test_each_way_of_cutting_to_10_bits_is_told_apart(gpu_bench):
+    torch = gpu_bench.torch
+    # 1 + 2**-11 lies halfway between 1 and 1 + 2**-10: away from zero, up; to even, down.
+    # 1 + 2**-10 + 2**-11 + 2**-12 lies above halfway: rounded up, but its first bits kept.
+    values = torch.tensor([1 + 2**-11, 1 + 2**-10 + 2**-11 + 2**-12, 1 + 2**-12])
+    expected = {"first_bits": [1, 1 + 2**-10, 1], "rounded": [1 + 2**-10, 1 + 2**-9, 1],
+                "rounded_ties_to_even": [1, 1 + 2**-9, 1]}
+    for name, cut in gpu_bench.TF32_CUTS.items():
+        assert cut(values).tolist() == expected[name]
+        assert gpu_bench.cuts_matching(cut(values), values) == [name]
+    assert gpu_bench.cuts_matching(values, values) == []          # float32 as it is
+
+
+def test_operand_probes_return_each_operand_exactly(gpu_bench):
+    """Multiplying by a matrix of one 1.0 per output returns the operand exactly; in float32 on
+    the CPU no TF32 cut matches it."""
+    torch = gpu_bench.torch
+    x, W = (t.float() for t in gpu_bench.one_sign_data())
+    assert torch.equal(x @ torch.eye(512, 1024).t(), x[:, :512])
+    assert torch.equal((torch.eye(256, 1024) @ W.t()).t(), W[:, :256])
+    assert gpu_bench.operand_probes(x, W) == {"x, @": [], "x, F.linear": [], "W, @": []}
 
 
 def test_tf32_check_compares_the_largest_size(gpu_bench):
@@ -162,8 +191,8 @@ def test_quick_run_on_cpu_writes_what_the_chapter_reads(gpu_bench, tmp_path):
     assert {"compute_capability", "peak_source", "tf32_check", "nvidia_smi", "skipped_formats",
             "default_matmul_settings", "python", "l2_cache_bytes", "nvidia_packages",
             "tf32_inputs"} <= set(record)
-    assert record["tf32_inputs"] is None
-    assert all(name.lower().startswith("nvidia-") for name in record["nvidia_packages"])
+    assert record["tf32_inputs"] is None and isinstance(record["nvidia_packages"], dict)
+    assert set(record["environment"]) == set(gpu_bench.ENVIRONMENT)
     assert record["torch"] == gpu_bench.torch.__version__ and record["device"] == "CPU"
     assert record["nvidia_smi"] is None and record["peak_source"] is None
     assert record["l2_cache_bytes"] is None
@@ -179,7 +208,10 @@ def test_quick_run_on_cpu_writes_what_the_chapter_reads(gpu_bench, tmp_path):
         assert isinstance(settings["cuda_matmul_allow_bf16_reduced_precision_reduction"], bool)
         # the Timer's own account of its blocks, beside the median they gave
         assert row["blocks"] >= 1 and row["calls_per_block"] >= 1
-        assert 0 <= row["iqr_seconds"] < 100 * row["seconds"]
+        if row["blocks"] < 4:                  # no spread worth the name
+            assert row["iqr_seconds"] is None
+        else:
+            assert 0 <= row["iqr_seconds"] < 100 * row["seconds"]
 
 
 @pytest.mark.gpu_tools  # runs the script: make test-tools

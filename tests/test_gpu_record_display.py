@@ -50,7 +50,8 @@ def outputs(tmp_path_factory):
     record["l2_cache_bytes"] = 6 * 2**20  # a GPU with a small L2 cache, 6 MiB
     record["tf32_inputs"] = {"relative_errors": {"first_bits": 6.5e-4, "rounded": 1.1e-5,
                                                  "float32": 2e-8, "tf32": 1.2e-5},
-                             "nearest": "rounded"}
+                             "nearest": "rounded",
+                             "operands_read_as": {"tf32": {"x, @": ["rounded"], "W, @": []}}}
     for row in record["results"]:  # a peak twice the best measured rate of that format
         row["peak_tflops"] = 2 * max(r["tflops"] for r in record["results"]
                                      if r["format"] == row["format"])
@@ -94,7 +95,9 @@ def test_chapter_5_quotes_the_message_and_prints_the_table(outputs):
     assert "fit in 6.0 MiB of L2 (Test GPU):\n    1024x1024 float32, 1024x1024 bfloat16\n" in text
     # Which emulation of TF32's inputs the GPU's product was nearest to.
     assert ("TF32 on the data of one sign: relative error 1.2e-05; emulated, first 10 bits "
-            "6.5e-04, rounded 1.1e-05: nearest to rounded") in text
+            "6.5e-04, rounded 1.1e-05: nearest to rounded\n"
+            "  operand x, @: read as rounded\n"
+            "  operand W, @: read as none of the emulations\n") in text
 
 
 def test_chapter_5_draws_the_plot(outputs):

@@ -21,6 +21,7 @@ import contextlib
 import datetime
 import json
 import math
+import os
 import platform
 import shutil
 import subprocess
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.utils import benchmark
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "book" / "data" / "gpu-linear.json"
@@ -124,6 +126,14 @@ def mismatch_message(device: torch.device) -> str:
     raise AssertionError("a device mismatch did not raise")
 
 
+# Environment variables that change what the timed products do: TF32 (NVIDIA's own switch, read
+# by cuBLAS and cuDNN, and PyTorch's start-up override), which BLAS library PyTorch prefers,
+# cuBLAS's workspace, synchronous launches and PyTorch's memory cache.
+ENVIRONMENT = ("NVIDIA_TF32_OVERRIDE", "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE",
+               "TORCH_BLAS_PREFER_CUBLASLT", "CUBLAS_WORKSPACE_CONFIG", "CUDA_LAUNCH_BLOCKING",
+               "PYTORCH_NO_CUDA_MEMORY_CACHING")
+
+
 def nvidia_packages() -> dict:
     """`{distribution: version}` of the installed Python distributions named nvidia-*."""
     from importlib.metadata import distributions
@@ -147,9 +157,12 @@ def matmul_settings() -> dict:
         "cuda_matmul_allow_tf32": lambda: torch.backends.cuda.matmul.allow_tf32,
         # The newer per-backend setting, "tf32" or "ieee", in recent PyTorch versions.
         "cuda_matmul_fp32_precision": lambda: torch.backends.cuda.matmul.fp32_precision,
-        # Whether cuBLAS may reduce bfloat16 products in reduced precision (split-K kernels).
+        # Whether cuBLAS may reduce bfloat16 products in reduced precision (and, newer, also
+        # in its split-K kernels).
         "cuda_matmul_allow_bf16_reduced_precision_reduction":
             lambda: torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction,
+        "cuda_matmul_allow_bf16_reduced_precision_reduction_split_k":
+            lambda: torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction_split_k,
     }
     settings = {}
     for key, get in getters.items():
@@ -178,9 +191,11 @@ def measure(device, fmt, batch, features, min_run_time):
     with torch.no_grad(), current:
         timer = benchmark.Timer(stmt="layer(x)", globals={"layer": layer, "x": x})
         measurement = timer.blocked_autorange(min_run_time=min_run_time)
-    timing = {"seconds": measurement.median, "blocks": len(measurement.raw_times),
+    blocks = len(measurement.raw_times)
+    # With fewer than 4 blocks there is no spread worth the name (one block's IQR is 0).
+    timing = {"seconds": measurement.median, "blocks": blocks,
               "calls_per_block": measurement.number_per_run,
-              "iqr_seconds": measurement.iqr}
+              "iqr_seconds": measurement.iqr if blocks >= 4 else None}
     return timing, settings
 
 
@@ -194,6 +209,18 @@ def tf32_rounded(t: torch.Tensor) -> torch.Tensor:
     """Round float32 to the nearest value with a 10-bit mantissa (ties away from zero)."""
     bits = t.float().contiguous().view(torch.int32)
     return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
+
+
+def tf32_rounded_even(t: torch.Tensor) -> torch.Tensor:
+    """Round float32 to the nearest value with a 10-bit mantissa, ties to even."""
+    bits = t.float().contiguous().view(torch.int32)
+    odd = (bits >> 13) & 1                        # the lowest kept bit
+    return ((bits + 0xFFF + odd) & ~0x1FFF).view(torch.float32)
+
+
+# The ways a float32 input could become TF32, as chapter 5 emulates them (and ties to even).
+TF32_CUTS = {"first_bits": tf32_first_bits, "rounded": tf32_rounded,
+             "rounded_ties_to_even": tf32_rounded_even}
 
 
 def tf32_nearest(errors: dict) -> str:
@@ -225,12 +252,51 @@ def one_sign_data() -> tuple[torch.Tensor, torch.Tensor]:
     return x, W
 
 
+def cuts_matching(seen: torch.Tensor, values: torch.Tensor) -> list[str]:
+    """The names of TF32_CUTS that turn `values` into exactly `seen`."""
+    return [name for name, cut in TF32_CUTS.items() if torch.equal(seen, cut(values))]
+
+
+def operand_probes(x32: torch.Tensor, W32: torch.Tensor) -> dict:
+    """Each operand as the product sees it, exactly: multiplied by a matrix that picks one of its
+    entries per output (one 1.0 among 0.0s), a product returns that entry as the kernel read it,
+    since 1.0 and sums of zeros are exact. The shapes are those of `x @ W.t()`, so cuBLAS
+    should choose the kernel it uses there. Through `@` and through `F.linear` with a bias (what
+    nn.Linear runs), for x in the first place and W in the second."""
+    n, k = x32.shape
+    out = W32.shape[0]
+    picks_x = torch.eye(out, k, device=x32.device)     # (out, in): x[:, :out]
+    picks_W = torch.eye(n, k, device=x32.device)       # (N, in): W[:, :N], transposed
+    zeros = torch.zeros(out, device=x32.device)
+    seen = {"x, @": (x32 @ picks_x.t(), x32[:, :out]),
+            "x, F.linear": (F.linear(x32, picks_x, zeros), x32[:, :out]),
+            "W, @": ((picks_W @ W32.t()).t(), W32[:, :n])}
+    return {route: cuts_matching(product.cpu(), values.cpu())
+            for route, (product, values) in seen.items()}
+
+
+def cuda_kernels(product) -> list[str] | str:
+    """The names of the CUDA kernels `product()` runs, from the profiler, or why not."""
+    try:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CUDA]) as profiler:
+            product()
+            torch.cuda.synchronize()
+        return sorted({event.name for event in profiler.events()
+                       if event.device_type == torch.autograd.DeviceType.CUDA})
+    except Exception as error:  # a profiler without CUPTI: recorded, not fatal
+        return f"unavailable: {type(error).__name__}: {error}"
+
+
 def tf32_inputs(device: torch.device) -> dict | None:
     """How the GPU's TF32 products treat their float32 inputs: do they keep the first 10 mantissa
-    bits (PyTorch's numerical accuracy notes) or round to 10 (its CUDA notes)? Chapter 5 emulates
-    both; on its inputs of one sign they differ about 58 times in error. The relative errors of
-    both emulations and of the GPU's own float32 and TF32 products on those inputs, and the
-    emulation nearest to TF32's. None without TF32 tensor cores."""
+    bits (PyTorch's numerical accuracy notes) or round them to 10 (its CUDA notes)? Chapter 5
+    emulates both. Recorded: each operand as the product reads it, compared exactly with the
+    emulations (operand_probes); the relative errors of both emulations and of the GPU's own
+    float32 and TF32 products on chapter 5's data of one sign, where the two emulations differ
+    about 58 times, and the one nearest to TF32's; and the kernels each product ran. None
+    without TF32 tensor cores."""
     if (device.type != "cuda"
             or torch.cuda.get_device_capability(device) < TENSOR_CORE_FORMATS_FROM):
         return None
@@ -238,14 +304,18 @@ def tf32_inputs(device: torch.device) -> dict | None:
     exact = x @ W.t()
     errors = tf32_emulated(x, W)
     x32, W32 = x.float().to(device), W.float().to(device)
+    probes, kernels = {}, {}
     level = torch.get_float32_matmul_precision()
     try:
         for precision, name in (("highest", "float32"), ("high", "tf32")):
             torch.set_float32_matmul_precision(precision)
             errors[name] = relative_error(x32 @ W32.t(), exact)
+            probes[name] = operand_probes(x32, W32)
+            kernels[name] = cuda_kernels(lambda: x32 @ W32.t())
     finally:
         torch.set_float32_matmul_precision(level)
-    return {"relative_errors": errors, "nearest": tf32_nearest(errors)}
+    return {"relative_errors": errors, "nearest": tf32_nearest(errors),
+            "operands_read_as": probes, "kernels": kernels}
 
 
 def formats_for(device: torch.device, capability: tuple[int, int] | None) -> dict:
@@ -327,6 +397,7 @@ def run(device: torch.device, batches, sizes, min_run_time) -> dict:
         # cuBLAS that ran is this one, not the CUDA version torch was built with. Empty where the
         # machine's own libraries are used.
         "nvidia_packages": nvidia_packages(),
+        "environment": {name: os.environ.get(name) for name in ENVIRONMENT},
         "date": datetime.date.today().isoformat(),
         "device_mismatch_error": mismatch_message(device),
         "results": rows,
