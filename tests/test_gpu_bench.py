@@ -103,12 +103,14 @@ def test_tf32_emulations_and_data_are_chapter_5s(gpu_bench):
     values = torch.randn(10_000) * 1e3
     for name in ("tf32_first_bits", "tf32_rounded"):
         assert torch.equal(chapter[name](values), getattr(gpu_bench, name)(values))
-    # the chapter's data of one sign, drawn as one_sign_data draws it
+    # the chapter's data of one sign: its own lines, run, give one_sign_data's tensors
     source = next(c.source for c in cells if "x_pos = " in c.source)
-    assert "one_sign = torch.Generator().manual_seed(0)" in source
-    assert ("x_pos = torch.rand(256, 1024, dtype=torch.float64, generator=one_sign)\n"
-            "W_pos = torch.rand(512, 1024, dtype=torch.float64, generator=one_sign) / 32"
-            ) in source
+    lines = [line for line in source.splitlines()
+             if line.startswith(("one_sign = ", "x_pos = ", "W_pos = "))]
+    assert len(lines) == 3
+    exec("\n".join(lines), chapter)
+    x, W = gpu_bench.one_sign_data()
+    assert torch.equal(chapter["x_pos"], x) and torch.equal(chapter["W_pos"], W)
     # and the chapter prints the errors of both emulations on it
     errors = gpu_bench.tf32_emulated(*gpu_bench.one_sign_data())
     shown = next("".join(o.get("text", "") for o in c.outputs) for c in cells
@@ -119,25 +121,40 @@ def test_tf32_emulations_and_data_are_chapter_5s(gpu_bench):
 
 def test_each_way_of_cutting_to_10_bits_is_told_apart(gpu_bench):
     torch = gpu_bench.torch
-    # 1 + 2**-11 lies halfway between 1 and 1 + 2**-10: away from zero, up; to even, down.
+    # 1 + 2**-11 lies halfway between 1 and 1 + 2**-10 (kept bit even): away from zero, up;
+    # to even, down. 1 + 2**-10 + 2**-11 lies halfway with the kept bit odd: both round up.
     # 1 + 2**-10 + 2**-11 + 2**-12 lies above halfway: rounded up, but its first bits kept.
-    values = torch.tensor([1 + 2**-11, 1 + 2**-10 + 2**-11 + 2**-12, 1 + 2**-12])
-    expected = {"first_bits": [1, 1 + 2**-10, 1], "rounded": [1 + 2**-10, 1 + 2**-9, 1],
-                "rounded_ties_to_even": [1, 1 + 2**-9, 1]}
+    values = torch.tensor([1 + 2**-11, 1 + 2**-10 + 2**-11, 1 + 2**-10 + 2**-11 + 2**-12,
+                           1 + 2**-12])
+    expected = {"first_bits": [1, 1 + 2**-10, 1 + 2**-10, 1],
+                "rounded": [1 + 2**-10, 1 + 2**-9, 1 + 2**-9, 1],
+                "rounded_ties_to_even": [1, 1 + 2**-9, 1 + 2**-9, 1]}
     for name, cut in gpu_bench.TF32_CUTS.items():
         assert cut(values).tolist() == expected[name]
         assert gpu_bench.cuts_matching(cut(values), values) == [name]
-    assert gpu_bench.cuts_matching(values, values) == []          # float32 as it is
+    assert gpu_bench.cuts_matching(values, values) == ["unchanged"]    # float32 as it is
+    assert gpu_bench.cuts_matching(values * 0, values) == []            # none of them
 
 
 def test_operand_probes_return_each_operand_exactly(gpu_bench):
-    """Multiplying by a matrix of one 1.0 per output returns the operand exactly; in float32 on
-    the CPU no TF32 cut matches it."""
+    """Multiplying by a matrix of one 1.0 per output returns the operand exactly: in float32 on
+    the CPU every probe reads its operand unchanged."""
     torch = gpu_bench.torch
     x, W = (t.float() for t in gpu_bench.one_sign_data())
+    probes = gpu_bench.operand_probes(x, W)
+    assert set(probes) == {"x, @", "x, F.linear", "W, @", "W, F.linear"}
+    assert all(probe["read_as"] == ["unchanged"] for probe in probes.values())
+    assert all(probe["kernels"].startswith("unavailable") for probe in probes.values())
     assert torch.equal(x @ torch.eye(512, 1024).t(), x[:, :512])
-    assert torch.equal((torch.eye(256, 1024) @ W.t()).t(), W[:, :256])
-    assert gpu_bench.operand_probes(x, W) == {"x, @": [], "x, F.linear": [], "W, @": []}
+
+
+def test_the_matmul_settings_are_put_back(gpu_bench):
+    torch = gpu_bench.torch
+    before = gpu_bench.matmul_settings()
+    torch.set_float32_matmul_precision("high")
+    assert gpu_bench.matmul_settings() != before
+    gpu_bench.restore_matmul_settings(before)
+    assert gpu_bench.matmul_settings() == before
 
 
 def test_tf32_check_compares_the_largest_size(gpu_bench):

@@ -51,7 +51,10 @@ def outputs(tmp_path_factory):
     record["tf32_inputs"] = {"relative_errors": {"first_bits": 6.5e-4, "rounded": 1.1e-5,
                                                  "float32": 2e-8, "tf32": 1.2e-5},
                              "nearest": "rounded",
-                             "operands_read_as": {"tf32": {"x, @": ["rounded"], "W, @": []}}}
+                             "operands_read_as": {"tf32": {
+                                 "x, @": {"read_as": ["rounded"], "kernels": ["k"]},
+                                 "W, @": {"read_as": [], "kernels": ["k"]},
+                                 "W, F.linear": "failed: RuntimeError: test fixture"}}}
     for row in record["results"]:  # a peak twice the best measured rate of that format
         row["peak_tflops"] = 2 * max(r["tflops"] for r in record["results"]
                                      if r["format"] == row["format"])
@@ -97,7 +100,8 @@ def test_chapter_5_quotes_the_message_and_prints_the_table(outputs):
     assert ("TF32 on the data of one sign: relative error 1.2e-05; emulated, first 10 bits "
             "6.5e-04, rounded 1.1e-05: nearest to rounded\n"
             "  operand x, @: read as rounded\n"
-            "  operand W, @: read as none of the emulations\n") in text
+            "  operand W, @: read as none of the three cuts\n"
+            "  operand W, F.linear: failed: RuntimeError: test fixture\n") in text
 
 
 def test_chapter_5_draws_the_plot(outputs):

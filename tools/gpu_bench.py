@@ -127,11 +127,14 @@ def mismatch_message(device: torch.device) -> str:
 
 
 # Environment variables that change what the timed products do: TF32 (NVIDIA's own switch, read
-# by cuBLAS and cuDNN, and PyTorch's start-up override), which BLAS library PyTorch prefers,
-# cuBLAS's workspace, synchronous launches and PyTorch's memory cache.
+# by cuBLAS and cuDNN, and PyTorch's start-up override), which BLAS library and path PyTorch
+# takes, cuBLAS's workspaces and float32 emulation, synchronous launches, PyTorch's memory cache,
+# and whether the profiler detaches after use.
 ENVIRONMENT = ("NVIDIA_TF32_OVERRIDE", "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE",
-               "TORCH_BLAS_PREFER_CUBLASLT", "CUBLAS_WORKSPACE_CONFIG", "CUDA_LAUNCH_BLOCKING",
-               "PYTORCH_NO_CUDA_MEMORY_CACHING")
+               "TORCH_BLAS_PREFER_CUBLASLT", "DISABLE_ADDMM_CUDA_LT", "CUBLAS_WORKSPACE_CONFIG",
+               "CUBLASLT_WORKSPACE_SIZE", "CUBLAS_EMULATE_SINGLE_PRECISION",
+               "CUBLAS_EMULATION_STRATEGY", "CUDA_LAUNCH_BLOCKING",
+               "PYTORCH_NO_CUDA_MEMORY_CACHING", "TEARDOWN_CUPTI")
 
 
 def nvidia_packages() -> dict:
@@ -157,8 +160,9 @@ def matmul_settings() -> dict:
         "cuda_matmul_allow_tf32": lambda: torch.backends.cuda.matmul.allow_tf32,
         # The newer per-backend setting, "tf32" or "ieee", in recent PyTorch versions.
         "cuda_matmul_fp32_precision": lambda: torch.backends.cuda.matmul.fp32_precision,
-        # Whether cuBLAS may reduce bfloat16 products in reduced precision (and, newer, also
-        # in its split-K kernels).
+        "mkldnn_matmul_fp32_precision": lambda: torch.backends.mkldnn.matmul.fp32_precision,
+        # Whether cuBLAS may reduce bfloat16 products in reduced precision, and whether cuBLASLt
+        # may split K when that is disallowed (always True when it is allowed).
         "cuda_matmul_allow_bf16_reduced_precision_reduction":
             lambda: torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction,
         "cuda_matmul_allow_bf16_reduced_precision_reduction_split_k":
@@ -171,6 +175,17 @@ def matmul_settings() -> dict:
         except Exception as error:  # AttributeError, RuntimeError: recorded, not fatal
             settings[key] = f"unavailable: {type(error).__name__}: {error}"
     return settings
+
+
+def restore_matmul_settings(settings: dict) -> None:
+    """Put back what matmul_settings() read: the older level first (it also writes the new
+    settings), then the new CUDA and oneDNN ones, where this PyTorch has them."""
+    torch.set_float32_matmul_precision(settings["float32_matmul_precision"])
+    for key, setting in (("cuda_matmul_fp32_precision", torch.backends.cuda.matmul),
+                         ("mkldnn_matmul_fp32_precision", torch.backends.mkldnn.matmul)):
+        value = settings.get(key)
+        if isinstance(value, str) and not value.startswith("unavailable"):
+            setting.fp32_precision = value
 
 
 def measure(device, fmt, batch, features, min_run_time):
@@ -253,50 +268,64 @@ def one_sign_data() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def cuts_matching(seen: torch.Tensor, values: torch.Tensor) -> list[str]:
-    """The names of TF32_CUTS that turn `values` into exactly `seen`."""
+    """The names of TF32_CUTS that turn `values` into exactly `seen`, or ["unchanged"] when
+    `seen` is `values` as they are (float32, no cut)."""
+    if torch.equal(seen, values):
+        return ["unchanged"]
     return [name for name, cut in TF32_CUTS.items() if torch.equal(seen, cut(values))]
 
 
 def operand_probes(x32: torch.Tensor, W32: torch.Tensor) -> dict:
-    """Each operand as the product sees it, exactly: multiplied by a matrix that picks one of its
-    entries per output (one 1.0 among 0.0s), a product returns that entry as the kernel read it,
-    since 1.0 and sums of zeros are exact. The shapes are those of `x @ W.t()`, so cuBLAS
-    should choose the kernel it uses there. Through `@` and through `F.linear` with a bias (what
-    nn.Linear runs), for x in the first place and W in the second."""
+    """Each operand as a product of the same shape and layout reads it: multiplied by a matrix
+    that picks one of its entries per output (one 1.0 among 0.0s), a product returns that entry
+    as the kernel read it, since 1.0 and sums of zeros are exact. The shapes are those of
+    `x @ W.t()`; cuBLAS chooses kernels by shapes, types and layouts, not values, and the
+    kernels each probe ran are recorded to show it. Through `@` and through `F.linear` with a
+    bias (what nn.Linear runs), for x in the first place and W in the second."""
     n, k = x32.shape
     out = W32.shape[0]
     picks_x = torch.eye(out, k, device=x32.device)     # (out, in): x[:, :out]
     picks_W = torch.eye(n, k, device=x32.device)       # (N, in): W[:, :N], transposed
-    zeros = torch.zeros(out, device=x32.device)
-    seen = {"x, @": (x32 @ picks_x.t(), x32[:, :out]),
-            "x, F.linear": (F.linear(x32, picks_x, zeros), x32[:, :out]),
-            "W, @": ((picks_W @ W32.t()).t(), W32[:, :n])}
-    return {route: cuts_matching(product.cpu(), values.cpu())
-            for route, (product, values) in seen.items()}
+    zeros_x, zeros_W = (torch.zeros(size, device=x32.device) for size in (out, W32.shape[0]))
+    routes = {"x, @": (lambda: x32 @ picks_x.t(), x32[:, :out]),
+              "x, F.linear": (lambda: F.linear(x32, picks_x, zeros_x), x32[:, :out]),
+              "W, @": (lambda: (picks_W @ W32.t()).t(), W32[:, :n]),
+              "W, F.linear": (lambda: F.linear(picks_W, W32, zeros_W).t(), W32[:, :n])}
+    found = {}
+    for route, (product, values) in routes.items():
+        try:
+            found[route] = {"read_as": cuts_matching(product().cpu(), values.cpu()),
+                            "kernels": cuda_kernels(product)}
+        except Exception as error:  # recorded, not fatal: the sweep has run already
+            found[route] = f"failed: {type(error).__name__}: {error}"
+    return found
 
 
 def cuda_kernels(product) -> list[str] | str:
-    """The names of the CUDA kernels `product()` runs, from the profiler, or why not."""
+    """The names of the CUDA kernels `product()` runs (three times), from the profiler, or why
+    they are unavailable."""
     try:
         from torch.profiler import ProfilerActivity, profile
 
         with profile(activities=[ProfilerActivity.CUDA]) as profiler:
-            product()
-            torch.cuda.synchronize()
-        return sorted({event.name for event in profiler.events()
-                       if event.device_type == torch.autograd.DeviceType.CUDA})
+            for _ in range(3):
+                product()
+        names = sorted({event.name for event in profiler.events()
+                        if event.device_type == torch.autograd.DeviceType.CUDA})
     except Exception as error:  # a profiler without CUPTI: recorded, not fatal
         return f"unavailable: {type(error).__name__}: {error}"
+    return names or "unavailable: no CUDA events recorded"
 
 
 def tf32_inputs(device: torch.device) -> dict | None:
     """How the GPU's TF32 products treat their float32 inputs: do they keep the first 10 mantissa
     bits (PyTorch's numerical accuracy notes) or round them to 10 (its CUDA notes)? Chapter 5
     emulates both. Recorded: each operand as the product reads it, compared exactly with the
-    emulations (operand_probes); the relative errors of both emulations and of the GPU's own
-    float32 and TF32 products on chapter 5's data of one sign, where the two emulations differ
-    about 58 times, and the one nearest to TF32's; and the kernels each product ran. None
-    without TF32 tensor cores."""
+    cuts (operand_probes); the relative errors of both emulations and of the GPU's own float32
+    and TF32 products (through `@` and `F.linear`) on chapter 5's data of one sign, where the
+    two emulations differ about 58 times, and the one nearest to TF32's `@`; and the kernels
+    each ran. None without TF32 tensor cores. Run after the timed sweep: the profiler it uses
+    can stay attached to the process."""
     if (device.type != "cuda"
             or torch.cuda.get_device_capability(device) < TENSOR_CORE_FORMATS_FROM):
         return None
@@ -304,16 +333,18 @@ def tf32_inputs(device: torch.device) -> dict | None:
     exact = x @ W.t()
     errors = tf32_emulated(x, W)
     x32, W32 = x.float().to(device), W.float().to(device)
+    bias = torch.zeros(W32.shape[0], device=device)
     probes, kernels = {}, {}
-    level = torch.get_float32_matmul_precision()
+    before = matmul_settings()
     try:
         for precision, name in (("highest", "float32"), ("high", "tf32")):
             torch.set_float32_matmul_precision(precision)
             errors[name] = relative_error(x32 @ W32.t(), exact)
+            errors[f"{name}, F.linear"] = relative_error(F.linear(x32, W32, bias), exact)
             probes[name] = operand_probes(x32, W32)
             kernels[name] = cuda_kernels(lambda: x32 @ W32.t())
     finally:
-        torch.set_float32_matmul_precision(level)
+        restore_matmul_settings(before)
     return {"relative_errors": errors, "nearest": tf32_nearest(errors),
             "operands_read_as": probes, "kernels": kernels}
 
@@ -356,10 +387,6 @@ def run(device: torch.device, batches, sizes, min_run_time) -> dict:
     state_before = nvidia_smi_state(index) if cuda else None
     default_settings = matmul_settings()
     skipped = formats_for(device, capability)
-    inputs = tf32_inputs(device)
-    if inputs is not None:
-        print(f"TF32 inputs: nearest to {inputs['nearest']} "
-              f"({inputs['relative_errors']})", flush=True)
     rows = []
     for fmt in FORMATS:
         if skipped[fmt]:
@@ -380,7 +407,11 @@ def run(device: torch.device, batches, sizes, min_run_time) -> dict:
                 print(f"{fmt:>9} N={batch:>6} features={features:>6}: {tflops:8.2f} TFLOP/s",
                       flush=True)
     if cuda:
-        torch.set_float32_matmul_precision(default_settings["float32_matmul_precision"])
+        restore_matmul_settings(default_settings)
+    inputs = tf32_inputs(device)  # after the timings: it uses the profiler
+    if inputs is not None:
+        print(f"TF32 inputs: nearest to {inputs['nearest']} "
+              f"({inputs['relative_errors']})", flush=True)
     check = tf32_check(rows)
     if check is not None:
         verdict = ("applied" if check["applied"] else
