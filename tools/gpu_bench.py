@@ -286,11 +286,11 @@ def operand_probes(x32: torch.Tensor, W32: torch.Tensor) -> dict:
     out = W32.shape[0]
     picks_x = torch.eye(out, k, device=x32.device)     # (out, in): x[:, :out]
     picks_W = torch.eye(n, k, device=x32.device)       # (N, in): W[:, :N], transposed
-    zeros_x, zeros_W = (torch.zeros(size, device=x32.device) for size in (out, W32.shape[0]))
+    zeros = torch.zeros(out, device=x32.device)        # a bias: both products give out columns
     routes = {"x, @": (lambda: x32 @ picks_x.t(), x32[:, :out]),
-              "x, F.linear": (lambda: F.linear(x32, picks_x, zeros_x), x32[:, :out]),
+              "x, F.linear": (lambda: F.linear(x32, picks_x, zeros), x32[:, :out]),
               "W, @": (lambda: (picks_W @ W32.t()).t(), W32[:, :n]),
-              "W, F.linear": (lambda: F.linear(picks_W, W32, zeros_W).t(), W32[:, :n])}
+              "W, F.linear": (lambda: F.linear(picks_W, W32, zeros).t(), W32[:, :n])}
     found = {}
     for route, (product, values) in routes.items():
         try:
