@@ -60,13 +60,13 @@ def in_libraries(text: str) -> bool:
 
 
 def prose(chapter: str) -> str:
-    """The chapter's markdown, whitespace collapsed (Markdown wraps lines), with the text of its
-    admonitions (folded notes are prose too) and without its other fenced blocks (such as index
-    directives), whose backticks are not quotations."""
+    """The chapter's markdown, whitespace collapsed (Markdown wraps lines): with the titles and
+    text of its admonitions and notes (folded ones are prose too), without its other fenced blocks
+    (such as index directives), whose backticks are not quotations."""
     text = " ".join(cell.source for cell in nbformat.read(BOOK / chapter, as_version=4).cells
                     if cell.cell_type == "markdown")
-    text = re.sub(r"```\{admonition\}[^\n]*\n(?::[^\n]*\n)*(.*?)```", r" \1 ", text,
-                  flags=re.DOTALL)
+    text = re.sub(r"```\{(?:admonition|note|tip|warning|important|seealso)\}([^\n]*)\n"
+                  r"(?::[^\n]*\n)*(.*?)```", r" \1 \2 ", text, flags=re.DOTALL)
     text = re.sub(r"```.*?```", " ", text, flags=re.DOTALL)
     return " ".join(text.replace(">", " ").split())   # quotations are block quotes too
 
