@@ -144,6 +144,17 @@ def test_figures_have_alt_text(nb):
             assert len(alt) > 20, f"code cell {index} draws a figure but has no alt text"
 
 
+def test_fences_start_their_lines(nb):
+    # A fence (```) after other text on its line is no fence to MyST: a directive written so, a
+    # dropdown say, prints as raw text, and its closing fence opens a code block. The build does
+    # not warn about it.
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                assert "```" not in line or line.lstrip().startswith("```"), (
+                    f"cell {index}: a fence after other text on its line: {line[:60]!r}")
+
+
 def test_kernel_is_python3(nb):
     assert nb.metadata.kernelspec.name == "python3"
 
