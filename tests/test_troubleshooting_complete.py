@@ -1,7 +1,7 @@
 """The troubleshooting chapter covers every error message the other chapters raise.
 
-The book promises that the troubleshooting chapter holds "every error message this book meets".
-So every error shown by a `raises-exception` cell of another chapter must also be raised in the
+The book promises that the troubleshooting chapter has "a section for each kind of error the
+chapters raise in a cell of their own". So every error shown by a `raises-exception` cell of another chapter must also be raised in the
 troubleshooting chapter, in a section whose heading carries the message's opening words (what a
 reader pastes into Ctrl+F or the site's search). Messages are compared after normalising what
 varies between examples and releases: numbers, shapes, dtype and device names, quoted names, and
