@@ -1,11 +1,12 @@
 """The troubleshooting chapter covers every error message the other chapters raise.
 
 The book promises that the troubleshooting chapter has "a section for each kind of error the
-chapters raise in a cell of their own". So every error shown by a `raises-exception` cell of another chapter must also be raised in the
-troubleshooting chapter, in a section whose heading carries the message's opening words (what a
-reader pastes into Ctrl+F or the site's search). Messages are compared after normalising what
-varies between examples and releases: numbers, shapes, dtype and device names, quoted names, and
-the operator prefix that newer releases put in front (`mm: `, `addmm: `).
+chapters raise in a cell of their own". So every error shown by a `raises-exception` cell of
+another chapter must also be raised in the troubleshooting chapter, in a section whose heading
+carries the message's opening words (what a reader pastes into Ctrl+F or the site's search).
+Messages are compared after normalising what varies between examples and releases: numbers, shapes,
+dtype and device names, quoted names, and the operator prefix that newer releases put in front
+(`mm: `, `addmm: `).
 
 Point it at another folder of notebooks with TROUBLESHOOTING_BOOK=/path (every *.ipynb there,
 the chapter whose name contains "troubleshooting" being the one that must cover the others).
