@@ -1,4 +1,4 @@
-"""The theme's icons show without its 1.45 MB fontawesome.js.
+"""The theme's icons show without its 1.49 MB fontawesome.js.
 
 _templates/static/webpack-macros.html drops that script (see the file's comment): the icons are
 then drawn by the theme's CSS from the Font Awesome webfont. This checks that the override is
