@@ -186,7 +186,7 @@ values=(); for f in "${fields[@]}"; do values+=("value of $f"); done
 """)
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    state = gpu_bench.nvidia_smi_state()
+    state = gpu_bench.nvidia_smi_state("GPU-0")
     assert state["clocks.sm"] == "value of clocks.sm"
     assert state["power.limit"] == "value of power.limit"
     assert state["power.default_limit"] is None
@@ -240,3 +240,25 @@ def test_refuses_cuda_without_a_gpu(gpu_bench, tmp_path):
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 1 and "no CUDA GPU" in result.stderr
+
+
+def test_nvidia_smi_is_asked_about_the_gpu_torch_uses(gpu_bench, tmp_path, monkeypatch):
+    # By UUID, as torch prints it (without "GPU-"): nvidia-smi's indices ignore
+    # CUDA_VISIBLE_DEVICES, so an index could name another GPU.
+    uuid = "8a3c1e52-0b7d-4f3e-9c11-2d5e6f708192"
+    assert gpu_bench.smi_id(uuid) == "GPU-" + uuid
+    assert gpu_bench.smi_id("GPU-" + uuid) == "GPU-" + uuid
+    assert gpu_bench.smi_id("MIG-" + uuid) == "MIG-" + uuid
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text(f"""#!/usr/bin/env bash
+for arg; do case $arg in --id=GPU-{uuid}) ;; --id=*) exit 6;; esac; done
+query=""
+for arg; do case $arg in --query-gpu=*) query=${{arg#--query-gpu=}};; esac; done
+IFS=, read -r -a fields <<<"$query"
+values=(); for f in "${{fields[@]}}"; do values+=("$f of the right GPU"); done
+(IFS=,; echo "${{values[*]}}" | sed 's/,/, /g')
+""")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert gpu_bench.nvidia_smi_state(gpu_bench.smi_id(uuid))["uuid"] == "uuid of the right GPU"
+    assert set(gpu_bench.nvidia_smi_state("0").values()) == {None}     # another id: nothing

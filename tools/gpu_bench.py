@@ -73,11 +73,11 @@ FORMATS = ("float32", "tf32", "bfloat16")
 # TF32 and bfloat16 tensor-core matrix products arrived with compute capability 8.0 (Ampere).
 TENSOR_CORE_FORMATS_FROM = (8, 0)
 # TF32 must beat float32 by at least this factor at the largest size, or the setting did not
-# apply: the published TF32 peaks above are 7 to 8 times the float32 ones.
+# apply: the published TF32 peaks above are about 7 to 8 times the float32 ones.
 TF32_MIN_SPEEDUP = 1.5
 # What nvidia-smi reports about the driver, and the clocks and power that bound the measured rates.
-SMI_FIELDS = ("name", "driver_version", "pstate", "clocks.sm", "clocks.max.sm", "clocks.mem",
-              "clocks.max.mem", "power.draw", "power.limit", "power.default_limit",
+SMI_FIELDS = ("name", "uuid", "driver_version", "pstate", "clocks.sm", "clocks.max.sm",
+              "clocks.mem", "clocks.max.mem", "power.draw", "power.limit", "power.default_limit",
               "power.max_limit", "temperature.gpu")
 
 
@@ -91,15 +91,27 @@ def peak_for(device_name: str) -> dict | None:
     return PEAK_TFLOPS.get(device_name)
 
 
-def nvidia_smi_state(index: int = 0) -> dict | None:
-    """SMI_FIELDS for one GPU, as nvidia-smi prints them (with units), or None without it."""
+def smi_id(uuid: str) -> str:
+    """nvidia-smi's --id for the GPU whose UUID torch reports (torch prints it without "GPU-").
+
+    Not an index: nvidia-smi numbers all GPUs in PCI bus order and ignores CUDA_VISIBLE_DEVICES,
+    while CUDA numbers only the GPUs that variable leaves visible, fastest first by default, so
+    index 0 in one can be another GPU in the other. A UUID names the same GPU in both.
+    """
+    uuid = str(uuid)
+    return uuid if uuid.startswith(("GPU-", "MIG-")) else "GPU-" + uuid
+
+
+def nvidia_smi_state(gpu_id: str) -> dict | None:
+    """SMI_FIELDS for the GPU nvidia-smi knows as `gpu_id` (see smi_id), as it prints them (with
+    units), or None without nvidia-smi. A field it cannot give is None."""
     if shutil.which("nvidia-smi") is None:
         return None
 
     def query(fields):
         try:
             result = subprocess.run(
-                ["nvidia-smi", f"--id={index}", "--query-gpu=" + ",".join(fields),
+                ["nvidia-smi", f"--id={gpu_id}", "--query-gpu=" + ",".join(fields),
                  "--format=csv,noheader"], capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.SubprocessError):
             return None
@@ -380,11 +392,11 @@ def tf32_check(rows: list[dict]) -> dict | None:
 
 def run(device: torch.device, batches, sizes, min_run_time) -> dict:
     cuda = device.type == "cuda"
-    index = device.index if device.index is not None else 0
+    gpu_id = smi_id(torch.cuda.get_device_properties(device).uuid) if cuda else None
     name = torch.cuda.get_device_name(device) if cuda else "CPU"
     capability = torch.cuda.get_device_capability(device) if cuda else None
     peaks = peak_for(name)
-    state_before = nvidia_smi_state(index) if cuda else None
+    state_before = nvidia_smi_state(gpu_id) if cuda else None
     default_settings = matmul_settings()
     skipped = formats_for(device, capability)
     rows = []
@@ -444,7 +456,10 @@ def run(device: torch.device, batches, sizes, min_run_time) -> dict:
         # Does TF32 keep its inputs' first 10 mantissa bits, or round them? (Chapter 5 asks.)
         "tf32_inputs": inputs,
         # Clocks and power before the sweep and right after it (under load, the clocks it ran at).
-        "nvidia_smi": ({"before": state_before, "after": nvidia_smi_state(index)}
+        # Which GPU nvidia-smi was asked about, and which GPUs CUDA was allowed to see.
+        "nvidia_smi_id": gpu_id,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "nvidia_smi": ({"before": state_before, "after": nvidia_smi_state(gpu_id)}
                        if cuda else None),
     }
 
