@@ -6,10 +6,12 @@ parts that only a machine with an NVIDIA GPU reaches (the peak table, skipping f
 GPUs, the TF32 check, reading nvidia-smi, which emulation of TF32's inputs a product is nearest
 to) are tested on their own with made-up inputs.
 """
+import inspect
 import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -207,11 +209,12 @@ def test_quick_run_on_cpu_writes_what_the_chapter_reads(gpu_bench, tmp_path):
     # What decides the numbers, recorded beside them (empty where a CPU has none of it).
     assert {"compute_capability", "peak_source", "tf32_check", "nvidia_smi", "skipped_formats",
             "default_matmul_settings", "python", "l2_cache_bytes", "nvidia_packages",
-            "tf32_inputs"} <= set(record)
+            "tf32_inputs", "nvidia_smi_id"} <= set(record)
     assert record["tf32_inputs"] is None and isinstance(record["nvidia_packages"], dict)
     assert set(record["environment"]) == set(gpu_bench.ENVIRONMENT)
     assert record["torch"] == gpu_bench.torch.__version__ and record["device"] == "CPU"
     assert record["nvidia_smi"] is None and record["peak_source"] is None
+    assert record["nvidia_smi_id"] is None
     assert record["l2_cache_bytes"] is None
     assert "not on the expected device" in record["device_mismatch_error"]
     assert {row["format"] for row in record["results"]} == {"float32", "bfloat16"}
@@ -243,22 +246,28 @@ def test_refuses_cuda_without_a_gpu(gpu_bench, tmp_path):
 
 
 def test_nvidia_smi_is_asked_about_the_gpu_torch_uses(gpu_bench, tmp_path, monkeypatch):
-    # By UUID, as torch prints it (without "GPU-"): nvidia-smi's indices ignore
-    # CUDA_VISIBLE_DEVICES, so an index could name another GPU.
-    uuid = "8a3c1e52-0b7d-4f3e-9c11-2d5e6f708192"
-    assert gpu_bench.smi_id(uuid) == "GPU-" + uuid
-    assert gpu_bench.smi_id("GPU-" + uuid) == "GPU-" + uuid
-    assert gpu_bench.smi_id("MIG-" + uuid) == "MIG-" + uuid
+    # By PCI bus ID, from torch's own properties of the device it measures: nvidia-smi's
+    # indices ignore CUDA_VISIBLE_DEVICES, and a MIG slice has a UUID of its own.
+    props = {"cuda:0": SimpleNamespace(pci_domain_id=0, pci_bus_id=0x18, pci_device_id=0),
+             "cuda:1": SimpleNamespace(pci_domain_id=1, pci_bus_id=0xAB, pci_device_id=3)}
+    monkeypatch.setattr(gpu_bench.torch.cuda, "get_device_properties",
+                        lambda device: props[str(device)])
+    assert gpu_bench.smi_id(gpu_bench.torch.device("cuda:0")) == "00000000:18:00.0"
+    assert gpu_bench.smi_id(gpu_bench.torch.device("cuda:1")) == "00000001:AB:03.0"
     fake = tmp_path / "nvidia-smi"
-    fake.write_text(f"""#!/usr/bin/env bash
-for arg; do case $arg in --id=GPU-{uuid}) ;; --id=*) exit 6;; esac; done
+    fake.write_text("""#!/usr/bin/env bash
+for arg; do case $arg in --id=00000000:18:00.0) ;; --id=*) exit 6;; esac; done
 query=""
-for arg; do case $arg in --query-gpu=*) query=${{arg#--query-gpu=}};; esac; done
+for arg; do case $arg in --query-gpu=*) query=${arg#--query-gpu=};; esac; done
 IFS=, read -r -a fields <<<"$query"
-values=(); for f in "${{fields[@]}}"; do values+=("$f of the right GPU"); done
-(IFS=,; echo "${{values[*]}}" | sed 's/,/, /g')
+values=(); for f in "${fields[@]}"; do values+=("$f of the right GPU"); done
+(IFS=,; echo "${values[*]}" | sed 's/,/, /g')
 """)
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    assert gpu_bench.nvidia_smi_state(gpu_bench.smi_id(uuid))["uuid"] == "uuid of the right GPU"
+    right = gpu_bench.nvidia_smi_state(gpu_bench.smi_id(gpu_bench.torch.device("cuda:0")))
+    assert right["pci.bus_id"] == "pci.bus_id of the right GPU"
     assert set(gpu_bench.nvidia_smi_state("0").values()) == {None}     # another id: nothing
+    # run() asks about the device it measures, not about an index
+    source = inspect.getsource(gpu_bench.run)
+    assert "gpu_id = smi_id(device)" in source and "nvidia_smi_state(gpu_id)" in source

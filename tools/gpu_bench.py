@@ -76,9 +76,9 @@ TENSOR_CORE_FORMATS_FROM = (8, 0)
 # apply: the published TF32 peaks above are about 7 to 8 times the float32 ones.
 TF32_MIN_SPEEDUP = 1.5
 # What nvidia-smi reports about the driver, and the clocks and power that bound the measured rates.
-SMI_FIELDS = ("name", "uuid", "driver_version", "pstate", "clocks.sm", "clocks.max.sm",
-              "clocks.mem", "clocks.max.mem", "power.draw", "power.limit", "power.default_limit",
-              "power.max_limit", "temperature.gpu")
+SMI_FIELDS = ("name", "pci.bus_id", "uuid", "driver_version", "pstate", "clocks.sm",
+              "clocks.max.sm", "clocks.mem", "clocks.max.mem", "power.draw", "power.limit",
+              "power.default_limit", "power.max_limit", "temperature.gpu")
 
 
 def flops(batch: int, in_features: int, out_features: int) -> int:
@@ -91,15 +91,16 @@ def peak_for(device_name: str) -> dict | None:
     return PEAK_TFLOPS.get(device_name)
 
 
-def smi_id(uuid: str) -> str:
-    """nvidia-smi's --id for the GPU whose UUID torch reports (torch prints it without "GPU-").
+def smi_id(device: torch.device) -> str:
+    """nvidia-smi's --id for the CUDA device torch measures: its PCI bus ID, domain:bus:device.0.
 
     Not an index: nvidia-smi numbers all GPUs in PCI bus order and ignores CUDA_VISIBLE_DEVICES,
     while CUDA numbers only the GPUs that variable leaves visible, fastest first by default, so
-    index 0 in one can be another GPU in the other. A UUID names the same GPU in both.
+    index 0 in one can be another GPU in the other. Not the UUID either: on a MIG slice CUDA
+    reports the slice's own. The bus ID names the physical GPU, whose clocks and power these are.
     """
-    uuid = str(uuid)
-    return uuid if uuid.startswith(("GPU-", "MIG-")) else "GPU-" + uuid
+    props = torch.cuda.get_device_properties(device)
+    return f"{props.pci_domain_id:08X}:{props.pci_bus_id:02X}:{props.pci_device_id:02X}.0"
 
 
 def nvidia_smi_state(gpu_id: str) -> dict | None:
@@ -146,7 +147,8 @@ ENVIRONMENT = ("NVIDIA_TF32_OVERRIDE", "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE",
                "TORCH_BLAS_PREFER_CUBLASLT", "DISABLE_ADDMM_CUDA_LT", "CUBLAS_WORKSPACE_CONFIG",
                "CUBLASLT_WORKSPACE_SIZE", "CUBLAS_EMULATE_SINGLE_PRECISION",
                "CUBLAS_EMULATION_STRATEGY", "CUDA_LAUNCH_BLOCKING",
-               "PYTORCH_NO_CUDA_MEMORY_CACHING", "TEARDOWN_CUPTI")
+               "PYTORCH_NO_CUDA_MEMORY_CACHING", "TEARDOWN_CUPTI", "CUDA_VISIBLE_DEVICES",
+               "CUDA_DEVICE_ORDER")
 
 
 def nvidia_packages() -> dict:
@@ -392,7 +394,7 @@ def tf32_check(rows: list[dict]) -> dict | None:
 
 def run(device: torch.device, batches, sizes, min_run_time) -> dict:
     cuda = device.type == "cuda"
-    gpu_id = smi_id(torch.cuda.get_device_properties(device).uuid) if cuda else None
+    gpu_id = smi_id(device) if cuda else None
     name = torch.cuda.get_device_name(device) if cuda else "CPU"
     capability = torch.cuda.get_device_capability(device) if cuda else None
     peaks = peak_for(name)
@@ -456,9 +458,8 @@ def run(device: torch.device, batches, sizes, min_run_time) -> dict:
         # Does TF32 keep its inputs' first 10 mantissa bits, or round them? (Chapter 5 asks.)
         "tf32_inputs": inputs,
         # Clocks and power before the sweep and right after it (under load, the clocks it ran at).
-        # Which GPU nvidia-smi was asked about, and which GPUs CUDA was allowed to see.
+        # Which GPU nvidia-smi was asked about (its PCI bus ID; see smi_id).
         "nvidia_smi_id": gpu_id,
-        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "nvidia_smi": ({"before": state_before, "after": nvidia_smi_state(gpu_id)}
                        if cuda else None),
     }
