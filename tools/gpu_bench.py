@@ -142,7 +142,8 @@ def mismatch_message(device: torch.device) -> str:
 # Environment variables that change what the timed products do: TF32 (NVIDIA's own switch, read
 # by cuBLAS and cuDNN, and PyTorch's start-up override), which BLAS library and path PyTorch
 # takes, cuBLAS's workspaces and float32 emulation, synchronous launches, PyTorch's memory cache,
-# and whether the profiler detaches after use.
+# whether the profiler detaches after use, and which GPU CUDA numbers 0 (CUDA_VISIBLE_DEVICES,
+# CUDA_DEVICE_ORDER).
 ENVIRONMENT = ("NVIDIA_TF32_OVERRIDE", "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE",
                "TORCH_BLAS_PREFER_CUBLASLT", "DISABLE_ADDMM_CUDA_LT", "CUBLAS_WORKSPACE_CONFIG",
                "CUBLASLT_WORKSPACE_SIZE", "CUBLAS_EMULATE_SINGLE_PRECISION",
