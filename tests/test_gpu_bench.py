@@ -175,20 +175,28 @@ def test_tf32_check_says_when_the_setting_did_not_apply(gpu_bench):
     assert gpu_bench.tf32_check(rows({("float32", 32, 16): 1.0})) is None
 
 
-def test_nvidia_smi_fields_survive_a_driver_that_rejects_one(gpu_bench, tmp_path, monkeypatch):
-    # A stand-in nvidia-smi that knows every field but power.default_limit.
+def fake_nvidia_smi(tmp_path, monkeypatch, refuse: str, value: str) -> None:
+    """Put on PATH a stand-in nvidia-smi that answers each --query-gpu field with `value`
+    (bash, with $f the field), after running `refuse`: bash lines that may exit first."""
     fake = tmp_path / "nvidia-smi"
-    fake.write_text("""#!/usr/bin/env bash
+    fake.write_text(f"""#!/usr/bin/env bash
 query=""
-for arg; do case $arg in --query-gpu=*) query=${arg#--query-gpu=};; esac; done
-case $query in *power.default_limit*) echo 'Field "power.default_limit" is not valid'; exit 2;; esac
+for arg; do case $arg in --query-gpu=*) query=${{arg#--query-gpu=}};; esac; done
+{refuse}
 IFS=, read -r -a fields <<<"$query"
-values=(); for f in "${fields[@]}"; do values+=("value of $f"); done
-(IFS=,; echo "${values[*]}" | sed 's/,/, /g')
+values=(); for f in "${{fields[@]}}"; do values+=("{value}"); done
+(IFS=,; echo "${{values[*]}}" | sed 's/,/, /g')
 """)
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    state = gpu_bench.nvidia_smi_state("GPU-0")
+
+
+def test_nvidia_smi_fields_survive_a_driver_that_rejects_one(gpu_bench, tmp_path, monkeypatch):
+    # A stand-in nvidia-smi that knows every field but power.default_limit.
+    fake_nvidia_smi(tmp_path, monkeypatch, value="value of $f", refuse=(
+        """case $query in *power.default_limit*) """
+        """echo 'Field "power.default_limit" is not valid'; exit 2;; esac"""))
+    state = gpu_bench.nvidia_smi_state("00000000:18:00.0")
     assert state["clocks.sm"] == "value of clocks.sm"
     assert state["power.limit"] == "value of power.limit"
     assert state["power.default_limit"] is None
@@ -254,17 +262,8 @@ def test_nvidia_smi_is_asked_about_the_gpu_torch_uses(gpu_bench, tmp_path, monke
                         lambda device: props[str(device)])
     assert gpu_bench.smi_id(gpu_bench.torch.device("cuda:0")) == "00000000:18:00.0"
     assert gpu_bench.smi_id(gpu_bench.torch.device("cuda:1")) == "00000001:AB:03.0"
-    fake = tmp_path / "nvidia-smi"
-    fake.write_text("""#!/usr/bin/env bash
-for arg; do case $arg in --id=00000000:18:00.0) ;; --id=*) exit 6;; esac; done
-query=""
-for arg; do case $arg in --query-gpu=*) query=${arg#--query-gpu=};; esac; done
-IFS=, read -r -a fields <<<"$query"
-values=(); for f in "${fields[@]}"; do values+=("$f of the right GPU"); done
-(IFS=,; echo "${values[*]}" | sed 's/,/, /g')
-""")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    fake_nvidia_smi(tmp_path, monkeypatch, value="$f of the right GPU", refuse=(
+        "for arg; do case $arg in --id=00000000:18:00.0) ;; --id=*) exit 6;; esac; done"))
     right = gpu_bench.nvidia_smi_state(gpu_bench.smi_id(gpu_bench.torch.device("cuda:0")))
     assert right["pci.bus_id"] == "pci.bus_id of the right GPU"
     assert set(gpu_bench.nvidia_smi_state("0").values()) == {None}     # another id: nothing
