@@ -11,7 +11,8 @@
 # What it writes to OUT_DIR (seven files), and what to do with them afterwards:
 #   machine.txt            nvidia-smi (with its clocks and power limits), other GPU processes,
 #                          the Python, pip, torch and CUDA versions, the GPU's compute capability,
-#                          and any TF32 override this script unset
+#                          the C++ compiler torch.compile would use, and any TF32 override this
+#                          script unset
 #   gpu-linear.json        copy to book/data/, then: make execute NB="book/05-gpu.ipynb book/09-troubleshooting.ipynb"
 #   bench.log              what gpu_bench.py printed
 #   deps.log               the bundled wheels' installation, every module the run imports, and
@@ -74,6 +75,12 @@ print("torch", torch.__version__, "| CUDA", torch.version.cuda,
 if torch.cuda.is_available():
     major, minor = torch.cuda.get_device_capability()
     print("GPU", torch.cuda.get_device_name(), f"| compute capability {major}.{minor}")
+# torch.compile builds its CPU code (chapter 6) with the C++ compiler it finds here.
+try:
+    from torch._inductor.cpp_builder import get_cpp_compiler
+    print("C++ compiler for torch.compile on the CPU:", get_cpp_compiler())
+except Exception as error:
+    print("C++ compiler for torch.compile on the CPU: none found:", error)
 '
 } >"$out/machine.txt" 2>&1
 cat "$out/machine.txt"
