@@ -76,11 +76,19 @@ if torch.cuda.is_available():
     major, minor = torch.cuda.get_device_capability()
     print("GPU", torch.cuda.get_device_name(), f"| compute capability {major}.{minor}")
 # torch.compile builds its CPU code (chapter 6) with the C++ compiler it finds here.
+import shutil
 try:
     from torch._inductor.cpp_builder import get_cpp_compiler
-    print("C++ compiler for torch.compile on the CPU:", get_cpp_compiler())
-except Exception as error:
-    print("C++ compiler for torch.compile on the CPU: none found:", error)
+except ImportError as error:
+    print("C++ compiler for torch.compile on the CPU: unknown:", error)
+else:
+    try:
+        compiler = get_cpp_compiler()
+    except Exception as error:
+        print("C++ compiler for torch.compile on the CPU: none found:", error)
+    else:
+        print("C++ compiler for torch.compile on the CPU:", compiler,
+              "at", shutil.which(compiler))
 '
 } >"$out/machine.txt" 2>&1
 cat "$out/machine.txt"
