@@ -79,7 +79,7 @@ if torch.cuda.is_available():
 import shutil
 try:
     from torch._inductor.cpp_builder import get_cpp_compiler
-except ImportError as error:
+except Exception as error:  # a private module: it may move
     print("C++ compiler for torch.compile on the CPU: unknown:", error)
 else:
     try:
