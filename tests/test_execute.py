@@ -75,3 +75,19 @@ def test_executing_twice_changes_no_byte(tmp_path):
     cells = nbformat.read(path, as_version=4).cells
     assert [output["text"] for output in cells[0].outputs] == ["one\ntwo\n"]  # one stream
     assert cells[2].outputs[0]["data"]["text/plain"] == "42"
+
+
+def test_a_varying_output_is_recorded_again_after_its_code_changed(tmp_path):
+    """A timing kept as stored belongs to the code that made it: edit the code, and it is re-run."""
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "# NBVAL_IGNORE_OUTPUT\n# A time: it differs on every run.\nprint('before')")]), path)
+    execute.execute(path)
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].metadata[execute.SOURCE_KEY] == execute.source_hash(nb.cells[0])
+    nb.cells[0].source = nb.cells[0].source.replace("before", "after")   # edited, not run
+    nbformat.write(nb, path)
+    execute.execute(path)
+    cell = nbformat.read(path, as_version=4).cells[0]
+    assert [output["text"] for output in cell.outputs] == ["after\n"]
+    assert cell.metadata[execute.SOURCE_KEY] == execute.source_hash(cell)

@@ -8,6 +8,7 @@ import ast
 import io
 import re
 
+import execute
 import nbformat
 import pytest
 from nbval.plugin import comment_markers
@@ -163,8 +164,19 @@ def test_no_volatile_or_private_metadata(nb):
     assert set(nb.metadata) <= {"kernelspec", "language_info"}, sorted(nb.metadata)
     assert "version" not in nb.metadata.get("language_info", {}), "language_info.version varies"
     for index, cell in enumerate(nb.cells):
-        extra = set(cell.metadata) - {"tags", "mystnb"}
+        allowed = {"tags", "mystnb"} | ({execute.SOURCE_KEY} if execute.varies(cell) else set())
+        extra = set(cell.metadata) - allowed
         assert not extra, f"cell {index} carries metadata {sorted(extra)} (timing, widgets, ...)"
+
+
+def test_varying_outputs_come_from_the_code_shown(nb):
+    # A cell whose output nbval does not compare (a timing) must still show what its code prints:
+    # tools/execute.py records the hash of the code it ran; an edit since then fails here.
+    for index, cell in enumerate(nb.cells):
+        if execute.varies(cell):
+            assert cell.metadata.get(execute.SOURCE_KEY) == execute.source_hash(cell), (
+                f"code cell {index} was edited after its outputs were recorded: "
+                "run make execute NB=... (its outputs are kept only while its code is unchanged)")
 
 
 def test_no_local_paths_in_outputs(nb):

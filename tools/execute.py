@@ -7,10 +7,13 @@
 The stored notebook is what the website shows and what nbval checks, so this writes it in a
 fixed, machine-independent form, and running it twice changes no byte. Outputs that differ on
 every run by nature (cells marked `# NBVAL_IGNORE_OUTPUT`, which nbval does not compare: timings)
-are kept as stored, unless REFRESH is set or the cell's code changed.
+are kept as stored, unless REFRESH is set or the cell's code changed. Such a cell records, in its
+metadata, a hash of the code that produced its stored outputs (SOURCE_KEY): an edit made before
+the next run is then seen, and tests/test_notebook_hygiene.py fails until the cell is re-run.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -61,6 +64,14 @@ def varies(cell) -> bool:
         line.strip() == "# NBVAL_IGNORE_OUTPUT" for line in cell.source.splitlines())
 
 
+# The metadata key of a varying cell: the hash of the code its stored outputs came from.
+SOURCE_KEY = "executed_source_sha256"
+
+
+def source_hash(cell) -> str:
+    return hashlib.sha256(cell.source.encode("utf-8")).hexdigest()
+
+
 def run_cells(path: Path, nb: nbformat.NotebookNode) -> None:
     client = NotebookClient(
         nb,
@@ -79,17 +90,22 @@ def run_cells(path: Path, nb: nbformat.NotebookNode) -> None:
 def execute(path: Path, refresh: bool = False) -> None:
     def run() -> tuple[nbformat.NotebookNode, dict]:
         nb = nbformat.read(path, as_version=4)
-        # Outputs that vary by nature, keyed by the cell's code: restored after the run.
-        kept = {cell.source: cell.outputs for cell in nb.cells if varies(cell) and cell.outputs}
+        # Outputs that vary by nature, keyed by the cell's code: restored after the run, but only
+        # where they came from that very code (an edit since the last run re-records them).
+        kept = {cell.source: cell.outputs for cell in nb.cells
+                if varies(cell) and cell.outputs
+                and cell.metadata.get(SOURCE_KEY) == source_hash(cell)}
         run_cells(path, nb)
         return nb, kept
 
     # A kernel that dies at start-up is started again (tools/kernel_starts.py says why).
     nb, kept = started(run, path.name)
-    if not refresh:
-        for cell in nb.cells:
-            if varies(cell) and cell.source in kept:
+    for cell in nb.cells:
+        cell.metadata.pop(SOURCE_KEY, None)
+        if varies(cell):
+            if not refresh and cell.source in kept:
                 cell.outputs = kept[cell.source]
+            cell.metadata[SOURCE_KEY] = source_hash(cell)
     normalise(nb)
     nbformat.write(nb, path)
 
