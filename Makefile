@@ -57,18 +57,18 @@ test: $(READY) $(AXE)
 # Printed by tests/test_pdf.py, which checks the file it leaves (tools/pdf.py says how).
 pdf: $(READY)
 	@tools/ensure_browser.sh
-	BOOK_PDF=$(CURDIR)/_build/pdf/book.pdf $(BIN)/python -m pytest -n 0 -m pdf tests/test_pdf.py
+	BOOK_PDF="$(CURDIR)/_build/pdf/book.pdf" $(BIN)/python -m pytest -n 0 -m pdf tests/test_pdf.py
 	@$(BIN)/python -c 'import pypdfium2, os; p = "_build/pdf/book.pdf"; \
 	  print(f"{p}: {len(pypdfium2.PdfDocument(p))} pages, {os.path.getsize(p) / 1e6:.1f} MB")'
 
-# The GPU run's scripts (tools/gpu_check.sh, tools/gpu_bench.py) run on the CPU: a minute more
-# than make test, which leaves them out. CI runs both.
+# The GPU run's scripts (tools/gpu_check.sh, tools/gpu_bench.py) run on the CPU: about 20 s
+# more than make test, which leaves them out. CI runs both.
 test-tools: $(READY)
 	$(BIN)/python -m pytest -m gpu_tools tests/test_gpu_check.py tests/test_gpu_bench.py
 
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 lab: $(READY)
-	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/book \
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/book \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 execute: $(READY)

@@ -1,8 +1,14 @@
-"""tools/execute.py starts another kernel when one dies at start-up, and only then.
+"""tools/execute.py starts another kernel when one dies at start-up, and only then; it writes the
+same bytes when run twice, keeps a varying output only while its code is unchanged, and gives the
+kernels a fixed hash seed.
 
 Kernels started at the same moment can be handed the same TCP port; the later one dies before
 any cell runs. The kernel is replaced here by a stand-in that fails as a real start-up does.
 """
+import os
+import subprocess
+import sys
+
 import execute
 import nbformat
 import pytest
@@ -91,3 +97,18 @@ def test_a_varying_output_is_recorded_again_after_its_code_changed(tmp_path):
     cell = nbformat.read(path, as_version=4).cells[0]
     assert [output["text"] for output in cell.outputs] == ["after\n"]
     assert cell.metadata[execute.SOURCE_KEY] == execute.source_hash(cell)
+
+
+def test_main_fixes_the_hash_seed(tmp_path, monkeypatch):
+    """A printed set of strings comes out in one order: main() gives the kernels seed 0."""
+    monkeypatch.setenv("PYTHONHASHSEED", "random")      # as a reader's shell may have it
+    words = [f"word{i}" for i in range(12)]
+    code = f"print(set({words!r}))"
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]), path)
+    seeded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONHASHSEED": "0"}, check=True).stdout
+    for _ in range(2):
+        assert execute.main([str(path)]) == 0
+        cell = nbformat.read(path, as_version=4).cells[0]
+        assert [output["text"] for output in cell.outputs] == [seeded]

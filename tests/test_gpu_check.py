@@ -24,7 +24,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from book import ROOT
 
-# Each test runs the script on the CPU, a minute in all: `make test-tools`, not `make test`.
+# The tests run the script on the CPU, about 20 s in all: `make test-tools`, not `make test`.
 pytestmark = pytest.mark.gpu_tools
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}

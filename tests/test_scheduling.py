@@ -33,6 +33,13 @@ def scheduler():
     return root_conftest.pytest_xdist_make_scheduler(TwoWorkers(), None)
 
 
+def test_the_overridden_methods_exist_in_xdist():
+    from xdist.scheduler import LoadScopeScheduling
+    for name in ("_split_scope", "_assign_work_unit"):
+        assert name in vars(LoadScopeScheduling), f"xdist no longer has {name}: overrides unused"
+        assert name in vars(type(scheduler())), name
+
+
 def test_units():
     units = scheduler()
     split = units._split_scope

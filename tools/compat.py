@@ -52,10 +52,14 @@ def run_nbval(python: Path, version: str) -> Path:
     """Strict nbval over every chapter in that environment; returns the JUnit XML file."""
     REPORTS.mkdir(exist_ok=True)
     junit = REPORTS / f"compat-{version}.xml"
+    junit.unlink(missing_ok=True)  # a report left by an earlier run must not pass for this one
     chapters = [str(path.relative_to(ROOT)) for path in notebooks()]
-    # pyproject.toml's addopts give the same strict nbval settings as `make test`.
+    # pyproject.toml's addopts give the same strict nbval settings as `make test`. Its exit status
+    # is non-zero whenever an output differs, which is expected here; the report says what ran.
     command = [python, "-m", "pytest", "--color=no", "-q", f"--junitxml={junit}", *chapters]
     subprocess.run(command, cwd=ROOT)
+    if not junit.exists():
+        raise SystemExit(f"pytest under torch {version} wrote no report: see its output above")
     return junit
 
 
@@ -110,7 +114,8 @@ def report(junit: Path, version: str, installed: str) -> int:
     path.write_text("\n".join(out), encoding="utf-8")
     print(f"{path.relative_to(ROOT)}: {len(unexpected)} unexpected exceptions, "
           f"{len(differ)} differing outputs, {passed} cells the same")
-    return 1 if unexpected else 0
+    # No cell compared at all (a collection error, say) is a failure too.
+    return 1 if unexpected or passed + len(differ) == 0 else 0
 
 
 def main(argv: list[str]) -> int:

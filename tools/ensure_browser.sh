@@ -3,14 +3,20 @@
 # Playwright drives this system browser (its own `playwright install` downloads a browser
 # build from a CDN, which many machines, CI's included, cannot reach).
 set -euo pipefail
-for candidate in "${CHROMIUM:-}" chromium chromium-browser google-chrome; do
-  if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1; then
-    exit 0
-  fi
-done
+found() {
+  for candidate in "${CHROMIUM:-}" chromium chromium-browser google-chrome; do
+    if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1; then
+      return 0
+    fi
+  done
+  return 1
+}
+found && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "Installing Debian's chromium for the browser tests ..."
-  if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
+  # Then look again: on Ubuntu the package installs only a stub that asks for a snap.
+  if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+     && found; then
     exit 0
   fi
 fi

@@ -119,7 +119,8 @@ def main(argv: list[str]) -> int:
     os.environ["PYTHONHASHSEED"] = "0"
     refresh = bool(os.environ.get("REFRESH"))
     for path in paths:
-        print(f"executing {path.relative_to(ROOT)}", flush=True)
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        print(f"executing {shown}", flush=True)
         execute(path, refresh=refresh)
     return 0
 

@@ -54,6 +54,9 @@ py=${PYTHON:-python3}
 read -r -a notebooks <<<"${NOTEBOOKS:-$(echo book/*.ipynb)}"
 workers=${WORKERS:-4}
 failed=()
+# Temporary folders this script makes (not ones given to it), removed when it ends.
+made=()
+trap 'rm -rf ${made[@]+"${made[@]}"}' EXIT
 step() { echo "== $* (at ${SECONDS}s)"; }
 
 step "machine"
@@ -108,7 +111,11 @@ install_ok=0
     # versions CI runs take precedence over any the machine has, and the machine's environment
     # is left as it was. No index (the machine may reach none) and no dependency resolution:
     # .whl/ holds the complete set, made by tools/gpu_wheels.sh.
-    site=${SITE_DIR:-$(mktemp -d /tmp/book-site.XXXXXX)}
+    if [ -n "${SITE_DIR:-}" ]; then
+      site=$SITE_DIR
+    else
+      site=$(mktemp -d /tmp/book-site.XXXXXX) && made+=("$site")
+    fi
     echo "installing $(find -L .whl -name '*.whl' | wc -l) wheels from .whl/ into $site"
     if "$py" -m pip install --quiet --disable-pip-version-check --no-index --no-deps \
          --no-compile --upgrade --target "$site" .whl/*.whl; then
@@ -123,7 +130,10 @@ install_ok=0
   # read-only (matplotlib would otherwise rebuild it, with a warning, in every notebook).
   # Then every module the notebooks and the runner import, imported once, with its version,
   # and which notebooks can run with them.
-  export MPLCONFIGDIR=${MPLCONFIGDIR:-$(mktemp -d /tmp/book-mpl.XXXXXX)}
+  if [ -z "${MPLCONFIGDIR:-}" ]; then
+    MPLCONFIGDIR=$(mktemp -d /tmp/book-mpl.XXXXXX) && made+=("$MPLCONFIGDIR")
+  fi
+  export MPLCONFIGDIR
   "$py" -u tools/notebook_imports.py check ${serial[@]+"${serial[@]}"} "${notebooks[@]}"
 } >"$out/deps.log" 2>&1
 deps_ok=$?

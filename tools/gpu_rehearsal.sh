@@ -60,6 +60,11 @@ else
 fi
 
 echo "== a copy of the repository (tracked files and new ones git does not ignore): $copy"
+# A folder given as OUT_DIR is emptied only if it is one this script made (it holds its report).
+if [ -n "${1:-}" ] && [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ ! -e "$out/machine.txt" ]; then
+  echo "error: $out is not empty and not an earlier rehearsal's output; give an empty folder" >&2
+  exit 2
+fi
 rm -rf "$copy" "$out"
 mkdir -p "$copy"
 git ls-files -z --cached --others --exclude-standard \

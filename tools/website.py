@@ -42,7 +42,8 @@ def run_build(out: Path, *options: str, what: str = "book") -> None:
         capture_output=True, text=True, timeout=600,
     )
     log = result.stdout + result.stderr
-    if result.returncode != 0 or "WARNING" in log:
+    # Sphinx writes "WARNING:"; Python's own warnings (DeprecationWarning and the like) "Warning: ".
+    if result.returncode != 0 or "WARNING" in log or "Warning: " in log:
         raise RuntimeError(f"the {what} did not build without warnings:\n" + log[-5000:])
 
 
@@ -151,8 +152,11 @@ ICONS_JS = """() => [...document.querySelectorAll('i[class*="fa-"]')].map(i => {
     return {cls: i.className, font: glyph.fontFamily, content: glyph.content,
             width: box.width};
 })"""
+# document.fonts.check() is true for a family the page does not have at all, so look for a face of
+# it that has loaded.
 ICON_FONT_JS = """async () => { await document.fonts.ready;
-    return document.fonts.check('900 16px "Font Awesome 6 Free"'); }"""
+    return [...document.fonts].some(face => face.status === "loaded"
+        && face.family.replace(/["']/g, "").startsWith("Font Awesome")); }"""
 # Words of inline code in a table that the line breaks split (Sphinx puts each word of inline
 # code in its own span.pre; a split one has a box on each line).
 SPLIT_TABLE_CODE_JS = """() => [...document.querySelectorAll('table code.literal span.pre')]
@@ -197,6 +201,7 @@ AXE_JS = ("async ([context, options]) => (await axe.run(context, options)).viola
 CODE_PAGE = "book/01-matmul.html"
 OUTSIDE_CODE = {"exclude": [[".highlight pre"]]}
 INSIDE_CODE = {"include": [[".highlight pre"]]}
+SOLUTIONS_OUTSIDE_CODE = {"include": [[".solution"]], "exclude": [[".highlight pre"]]}
 # Excluded code blocks still cost axe time: to find what lies behind each text it checks, axe
 # lays out every element of the page, the highlight tokens of the code blocks included (about
 # 7,000 of the 12,000 elements of the troubleshooting chapter). So before the check outside the
@@ -271,6 +276,9 @@ def visit(page, base_url: str, path: str) -> dict:
         page.wait_for_function("""() => [...document.querySelectorAll('.solution.dropdown')]
             .every(s => s.getAnimations({subtree: true}).length === 0)""", timeout=10_000)
         facts["solutions_open"] = page.evaluate(SOLUTIONS_JS)
+        # axe skips what is hidden, so the solutions are checked again now that they are open.
+        facts["axe_solutions"] = (page.evaluate(AXE_JS, [SOLUTIONS_OUTSIDE_CODE, AXE_OPTIONS])
+                                  if page.locator(".solution").count() else [])
         page.set_viewport_size({"width": 390, "height": 844})
         page.wait_for_timeout(100)
         facts["phone_width"] = page.evaluate("() => document.documentElement.scrollWidth")
