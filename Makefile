@@ -93,7 +93,7 @@ bench: $(READY) $(AXE)
 gpu-wheels: $(READY)
 	tools/gpu_wheels.sh
 
-# The script's own tests first (a minute), then the rehearsal over the real chapters.
+# The script's own tests first (about 20 s), then the rehearsal over the real chapters.
 gpu-rehearsal: $(READY) test-tools
 	tools/gpu_rehearsal.sh
 

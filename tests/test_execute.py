@@ -84,19 +84,35 @@ def test_executing_twice_changes_no_byte(tmp_path):
 
 
 def test_a_varying_output_is_recorded_again_after_its_code_changed(tmp_path):
-    """A timing kept as stored belongs to the code that made it: edit the code, and it is re-run."""
+    """A timing kept as stored belongs to the code that made it, its own and the code above it:
+    edit either, and it is recorded again; edit neither, and it is kept."""
     path = tmp_path / "chapter.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "# NBVAL_IGNORE_OUTPUT\n# A time: it differs on every run.\nprint('before')")]), path)
+    ignored = "# NBVAL_IGNORE_OUTPUT\n# A time: it differs on every run.\n"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import time"),
+        nbformat.v4.new_code_cell("word = 'before'"),
+        nbformat.v4.new_code_cell(ignored + "print(word, time.perf_counter_ns())")]), path)
+
+    def shown():
+        nb = nbformat.read(path, as_version=4)
+        cell = nb.cells[2]
+        assert cell.metadata[execute.SOURCE_KEY] == execute.source_hashes(nb)[2]
+        return cell.outputs[0]["text"]
+
     execute.execute(path)
+    first = shown()
+    execute.execute(path)
+    assert shown() == first                                     # unchanged code: kept
     nb = nbformat.read(path, as_version=4)
-    assert nb.cells[0].metadata[execute.SOURCE_KEY] == execute.source_hash(nb.cells[0])
-    nb.cells[0].source = nb.cells[0].source.replace("before", "after")   # edited, not run
+    nb.cells[1].source = "word = 'after'"                       # the code above, edited
     nbformat.write(nb, path)
     execute.execute(path)
-    cell = nbformat.read(path, as_version=4).cells[0]
-    assert [output["text"] for output in cell.outputs] == ["after\n"]
-    assert cell.metadata[execute.SOURCE_KEY] == execute.source_hash(cell)
+    assert shown().startswith("after ")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].source = nb.cells[2].source.replace("print(word", "print('own'")  # its own code
+    nbformat.write(nb, path)
+    execute.execute(path)
+    assert shown().startswith("own ")
 
 
 def test_main_fixes_the_hash_seed(tmp_path, monkeypatch):

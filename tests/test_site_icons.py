@@ -9,6 +9,8 @@ in the browser, with the page's other facts (tests/test_site_pages.py).
 import importlib.util
 from pathlib import Path
 
+import website
+
 from book import ROOT
 
 # Found without importing the theme (it imports Sphinx: a second of CPU in every test worker).
@@ -33,3 +35,16 @@ def test_no_page_loads_fontawesome_js(site_html):
     pages = [p for p in site_html.rglob("*.html") if "_static" not in p.parts]
     assert len(pages) >= 10
     assert not [p for p in pages if "fontawesome.js" in p.read_text()]
+
+
+def test_the_font_check_fails_without_the_font(site_url, browser):
+    """The check the pages' facts use is false when the webfont cannot load."""
+    page = browser.new_page()
+    try:
+        page.route("**/*.woff2", lambda route: route.abort())
+        page.route("**/*.ttf", lambda route: route.abort())
+        page.goto(f"{site_url}/book/intro.html", wait_until="load")
+        assert page.locator('i[class*="fa-"]').count() > 0
+        assert page.evaluate(website.ICON_FONT_JS) is False
+    finally:
+        page.close()

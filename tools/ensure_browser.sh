@@ -5,7 +5,9 @@
 set -euo pipefail
 found() {
   for candidate in "${CHROMIUM:-}" chromium chromium-browser google-chrome; do
-    if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1; then
+    # --version too: Ubuntu's chromium-browser package is a stub that only asks for a snap.
+    if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 \
+       && "$candidate" --version >/dev/null 2>&1; then
       return 0
     fi
   done
@@ -14,7 +16,7 @@ found() {
 found && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "Installing Debian's chromium for the browser tests ..."
-  # Then look again: on Ubuntu the package installs only a stub that asks for a snap.
+  # Then look again (on Ubuntu the package installs only that stub).
   if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
      && found; then
     exit 0

@@ -7,9 +7,10 @@
 The stored notebook is what the website shows and what nbval checks, so this writes it in a
 fixed, machine-independent form, and running it twice changes no byte. Outputs that differ on
 every run by nature (cells marked `# NBVAL_IGNORE_OUTPUT`, which nbval does not compare: timings)
-are kept as stored, unless REFRESH is set or the cell's code changed. Such a cell records, in its
-metadata, a hash of the code that produced its stored outputs (SOURCE_KEY): an edit made before
-the next run is then seen, and tests/test_notebook_hygiene.py fails until the cell is re-run.
+are kept as stored, unless REFRESH is set or the code changed. Such a cell records, in its
+metadata, a hash of the code that produced its stored outputs (SOURCE_KEY): its own and that of
+every code cell before it, which it may use. An edit made before the next run is then seen, and
+tests/test_notebook_hygiene.py fails until the notebook is run again.
 """
 from __future__ import annotations
 
@@ -68,8 +69,15 @@ def varies(cell) -> bool:
 SOURCE_KEY = "executed_source_sha256"
 
 
-def source_hash(cell) -> str:
-    return hashlib.sha256(cell.source.encode("utf-8")).hexdigest()
+def source_hashes(nb: nbformat.NotebookNode) -> dict[int, str]:
+    """For each varying cell, by index: a hash of its code and of all the code before it."""
+    digest, hashes = hashlib.sha256(), {}
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            digest.update(cell.source.encode("utf-8") + b"\0")
+            if varies(cell):
+                hashes[index] = digest.hexdigest()
+    return hashes
 
 
 def run_cells(path: Path, nb: nbformat.NotebookNode) -> None:
@@ -90,22 +98,23 @@ def run_cells(path: Path, nb: nbformat.NotebookNode) -> None:
 def execute(path: Path, refresh: bool = False) -> None:
     def run() -> tuple[nbformat.NotebookNode, dict]:
         nb = nbformat.read(path, as_version=4)
-        # Outputs that vary by nature, keyed by the cell's code: restored after the run, but only
-        # where they came from that very code (an edit since the last run re-records them).
-        kept = {cell.source: cell.outputs for cell in nb.cells
-                if varies(cell) and cell.outputs
-                and cell.metadata.get(SOURCE_KEY) == source_hash(cell)}
+        hashes = source_hashes(nb)
+        # Outputs that vary by nature, by cell: restored after the run, but only where they came
+        # from the same code (an edit since the last run, there or above, re-records them).
+        kept = {index: cell.outputs for index, cell in enumerate(nb.cells)
+                if index in hashes and cell.outputs
+                and cell.metadata.get(SOURCE_KEY) == hashes[index]}
         run_cells(path, nb)
-        return nb, kept
+        return nb, kept, hashes
 
     # A kernel that dies at start-up is started again (tools/kernel_starts.py says why).
-    nb, kept = started(run, path.name)
-    for cell in nb.cells:
+    nb, kept, hashes = started(run, path.name)
+    for index, cell in enumerate(nb.cells):
         cell.metadata.pop(SOURCE_KEY, None)
-        if varies(cell):
-            if not refresh and cell.source in kept:
-                cell.outputs = kept[cell.source]
-            cell.metadata[SOURCE_KEY] = source_hash(cell)
+        if index in hashes:
+            if not refresh and index in kept:
+                cell.outputs = kept[index]
+            cell.metadata[SOURCE_KEY] = hashes[index]
     normalise(nb)
     nbformat.write(nb, path)
 

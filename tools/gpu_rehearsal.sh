@@ -30,6 +30,15 @@ venv=$cache/venv-py$py_version-torch$torch_version
 wheels=$cache/wheels-py$py_version
 copy=$cache/repo
 out=${1:-$cache/out}
+# A folder given as OUT_DIR is emptied below only if it is one this script made (it holds its
+# report); gpu_check.sh runs in the copy, so the path is made absolute here.
+if [ -n "${1:-}" ]; then
+  if [ -e "$out" ] && { [ ! -d "$out" ] || { [ -n "$(ls -A "$out")" ] && [ ! -e "$out/machine.txt" ]; }; }; then
+    echo "error: $out is a file, or a folder that is not empty and not an earlier rehearsal's output; give an empty folder" >&2
+    exit 2
+  fi
+  mkdir -p "$out" && out=$(cd "$out" && pwd)
+fi
 arch=$(uname -m)
 unset PYTHONPATH
 start=$SECONDS
@@ -60,11 +69,6 @@ else
 fi
 
 echo "== a copy of the repository (tracked files and new ones git does not ignore): $copy"
-# A folder given as OUT_DIR is emptied only if it is one this script made (it holds its report).
-if [ -n "${1:-}" ] && [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ ! -e "$out/machine.txt" ]; then
-  echo "error: $out is not empty and not an earlier rehearsal's output; give an empty folder" >&2
-  exit 2
-fi
 rm -rf "$copy" "$out"
 mkdir -p "$copy"
 git ls-files -z --cached --others --exclude-standard \

@@ -42,7 +42,8 @@ def run_build(out: Path, *options: str, what: str = "book") -> None:
         capture_output=True, text=True, timeout=600,
     )
     log = result.stdout + result.stderr
-    # Sphinx writes "WARNING:"; Python's own warnings (DeprecationWarning and the like) "Warning: ".
+    # Sphinx writes "WARNING:"; a warning Python prints (a UserWarning, a FutureWarning) holds
+    # "Warning: " (DeprecationWarnings raised inside libraries Python does not print by default).
     if result.returncode != 0 or "WARNING" in log or "Warning: " in log:
         raise RuntimeError(f"the {what} did not build without warnings:\n" + log[-5000:])
 
@@ -154,9 +155,13 @@ ICONS_JS = """() => [...document.querySelectorAll('i[class*="fa-"]')].map(i => {
 })"""
 # document.fonts.check() is true for a family the page does not have at all, so look for a face of
 # it that has loaded.
+# The header's icons are the solid style, weight 900: that face must have loaded, and no Font
+# Awesome face may have failed to.
 ICON_FONT_JS = """async () => { await document.fonts.ready;
-    return [...document.fonts].some(face => face.status === "loaded"
-        && face.family.replace(/["']/g, "").startsWith("Font Awesome")); }"""
+    const faces = [...document.fonts].filter(
+        face => face.family.replace(/["']/g, "").startsWith("Font Awesome"));
+    return faces.some(face => face.status === "loaded" && face.weight === "900")
+        && !faces.some(face => face.status === "error"); }"""
 # Words of inline code in a table that the line breaks split (Sphinx puts each word of inline
 # code in its own span.pre; a split one has a box on each line).
 SPLIT_TABLE_CODE_JS = """() => [...document.querySelectorAll('table code.literal span.pre')]
