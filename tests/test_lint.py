@@ -21,7 +21,11 @@ def test_ruff():
 
 def test_codespell():
     files = ("book", "tools", "tests", "_ext", "_templates", "_static", "README.md",
-             "_config.yml", "_toc.yml", "conftest.py")
+             "_config.yml", "_toc.yml", "conftest.py", "Makefile", "pyproject.toml",
+             "requirements.txt", "package.json")
     # The ignored strings and skipped files are in pyproject.toml ([tool.codespell]).
     result = run(BIN / "codespell", *files)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # CI's own files live in hidden folders, which codespell passes over unless told.
+    result = run(BIN / "codespell", "--check-hidden", ".github", ".ci")
     assert result.returncode == 0, result.stdout + result.stderr
