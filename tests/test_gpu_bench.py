@@ -6,7 +6,6 @@ parts that only a machine with an NVIDIA GPU reaches (the peak table, skipping f
 GPUs, the TF32 check, reading nvidia-smi, which emulation of TF32's inputs a product is nearest
 to) are tested on their own with made-up inputs.
 """
-import inspect
 import json
 import os
 import subprocess
@@ -267,6 +266,19 @@ def test_nvidia_smi_is_asked_about_the_gpu_torch_uses(gpu_bench, tmp_path, monke
     right = gpu_bench.nvidia_smi_state(gpu_bench.smi_id(gpu_bench.torch.device("cuda:0")))
     assert right["pci.bus_id"] == "pci.bus_id of the right GPU"
     assert set(gpu_bench.nvidia_smi_state("0").values()) == {None}     # another id: nothing
-    # run() asks about the device it measures, not about an index
-    source = inspect.getsource(gpu_bench.run)
-    assert "gpu_id = smi_id(device)" in source and "nvidia_smi_state(gpu_id)" in source
+    # run() asks about the device it measures, not about an index: run it up to that question
+    asked = []
+
+    class Asked(Exception):
+        pass
+
+    def state(gpu_id):
+        asked.append(gpu_id)
+        raise Asked
+
+    monkeypatch.setattr(gpu_bench.torch.cuda, "get_device_name", lambda device: "NVIDIA H200")
+    monkeypatch.setattr(gpu_bench.torch.cuda, "get_device_capability", lambda device: (9, 0))
+    monkeypatch.setattr(gpu_bench, "nvidia_smi_state", state)
+    with pytest.raises(Asked):
+        gpu_bench.run(gpu_bench.torch.device("cuda:1"), [1], [8], 0.01)
+    assert asked == ["00000001:AB:03.0"]
