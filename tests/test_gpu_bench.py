@@ -4,7 +4,7 @@ CI has no GPU, so this runs the same code path on the CPU with tiny sizes and ch
 writes: the fields chapter 5 reads, the FLOP arithmetic, and a real device-mismatch message. The
 parts that only a machine with an NVIDIA GPU reaches (the peak table, skipping formats on older
 GPUs, the TF32 check, reading nvidia-smi, which emulation of TF32's inputs a product is nearest
-to) are tested on their own with made-up inputs.
+to) are tested on their own with made-up inputs, and run() as a whole on a stand-in CUDA device.
 """
 import json
 import os
@@ -266,19 +266,37 @@ def test_nvidia_smi_is_asked_about_the_gpu_torch_uses(gpu_bench, tmp_path, monke
     right = gpu_bench.nvidia_smi_state(gpu_bench.smi_id(gpu_bench.torch.device("cuda:0")))
     assert right["pci.bus_id"] == "pci.bus_id of the right GPU"
     assert set(gpu_bench.nvidia_smi_state("0").values()) == {None}     # another id: nothing
-    # run() asks about the device it measures, not about an index: run it up to that question
+    # run() asks about the device it measures, before the sweep and after it, not about an
+    # index: run it to the end on a stand-in CUDA device, timings and all made up.
+    props["cuda:1"].L2_cache_size = 60 * 2**20
     asked = []
-
-    class Asked(Exception):
-        pass
 
     def state(gpu_id):
         asked.append(gpu_id)
-        raise Asked
+        return {"clocks.sm": f"clock {len(asked)}"}
+
+    def measure(device, fmt, batch, features, min_run_time):
+        seconds = {"float32": 4.0, "tf32": 1.0, "bfloat16": 0.5}[fmt]
+        return ({"seconds": seconds, "blocks": 4, "calls_per_block": 1, "iqr_seconds": 0.0},
+                {"read back": fmt})
 
     monkeypatch.setattr(gpu_bench.torch.cuda, "get_device_name", lambda device: "NVIDIA H200")
     monkeypatch.setattr(gpu_bench.torch.cuda, "get_device_capability", lambda device: (9, 0))
     monkeypatch.setattr(gpu_bench, "nvidia_smi_state", state)
-    with pytest.raises(Asked):
-        gpu_bench.run(gpu_bench.torch.device("cuda:1"), [1], [8], 0.01)
-    assert asked == ["00000001:AB:03.0"]
+    monkeypatch.setattr(gpu_bench, "measure", measure)
+    monkeypatch.setattr(gpu_bench, "tf32_inputs", lambda device: None)
+    monkeypatch.setattr(gpu_bench, "mismatch_message", lambda device: "a stand-in message")
+    record = gpu_bench.run(gpu_bench.torch.device("cuda:1"), [1000], [1000], 0.01)
+    assert asked == ["00000001:AB:03.0"] * 2
+    assert record["nvidia_smi"] == {"before": {"clocks.sm": "clock 1"},
+                                    "after": {"clocks.sm": "clock 2"}}
+    assert record["nvidia_smi_id"] == "00000001:AB:03.0"
+    assert record["compute_capability"] == "9.0" and record["l2_cache_bytes"] == 60 * 2**20
+    assert record["skipped_formats"] == {}
+    # 2 * 1000**3 FLOPs a call: 0.5 s is 4e-3 TFLOP/s; fractions of the H200's dense peaks.
+    rows = {row["format"]: row for row in record["results"]}
+    assert rows["bfloat16"]["tflops"] == pytest.approx(4e-3)
+    assert rows["bfloat16"]["fraction_of_peak"] == pytest.approx(4e-3 / 989.5)
+    assert rows["tf32"]["matmul_settings"] == {"read back": "tf32"}
+    assert record["tf32_check"]["speedup"] == pytest.approx(4.0) and record["tf32_check"]["applied"]
+
