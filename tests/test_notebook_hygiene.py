@@ -188,6 +188,47 @@ def test_no_local_paths_in_outputs(nb):
         assert not found, f"code cell {index} output contains {found}"
 
 
+# A tolerance verdict printed as an equality ("equal to ...: True" for an allclose) claims more
+# than was checked. A label that prints one must say what it is: allclose, close, or "to within".
+CLOSE_CALL = re.compile(r"\b(allclose|isclose)\(")
+EQUALITY_WORDS = re.compile(r"==|\bequal|\bsame\b|identical|\bis\b")
+TOLERANCE_WORDS = re.compile(r"close|to within")
+
+
+def close_verdict_labels(source: str) -> list[str]:
+    """The string pieces of each print() that shows an allclose/isclose verdict: one computed in
+    the call itself, or a name assigned from one earlier in the cell."""
+    tree = ast.parse(source)
+    from_close = {name.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                  and CLOSE_CALL.search(ast.get_source_segment(source, node.value))
+                  for target in node.targets for name in ast.walk(target)
+                  if isinstance(name, ast.Name)}
+    labels = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print"):
+            continue
+        names = {name.id for name in ast.walk(node) if isinstance(name, ast.Name)}
+        if names & from_close or CLOSE_CALL.search(ast.get_source_segment(source, node)):
+            labels.append(" ".join(part.value for part in ast.walk(node)
+                                   if isinstance(part, ast.Constant)
+                                   and isinstance(part.value, str)))
+    return labels
+
+
+def test_close_verdict_labels():
+    assert close_verdict_labels('print("y == x:", torch.allclose(y, x))') == ["y == x:"]
+    assert close_verdict_labels('ok = torch.allclose(a, b)\nprint("same:", ok)') == ["same:"]
+    assert close_verdict_labels('print("same:", torch.equal(a, b))') == []
+
+
+def test_tolerance_verdicts_are_not_called_equality(nb):
+    wrong = [(index, label) for index, cell in enumerate(code_cells(nb))
+             for label in close_verdict_labels(cell.source)
+             if EQUALITY_WORDS.search(label) and not TOLERANCE_WORDS.search(label)]
+    assert not wrong, (f"code cells print an allclose verdict as an equality: {wrong}; "
+                       "say 'allclose to' (or 'to within' a tolerance)")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_valid_and_normalised_json(path):
     nb = nbformat.read(path, as_version=4)
