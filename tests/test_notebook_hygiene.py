@@ -189,36 +189,67 @@ def test_no_local_paths_in_outputs(nb):
 
 
 # A tolerance verdict printed as an equality ("equal to ...: True" for an allclose) claims more
-# than was checked. A label that prints one must say what it is: allclose, close, or "to within".
+# than was checked. The words just before a printed allclose/isclose verdict must say what it is:
+# allclose, close, or the tolerance it allowed.
 CLOSE_CALL = re.compile(r"\b(allclose|isclose)\(")
-EQUALITY_WORDS = re.compile(r"==|\bequal|\bsame\b|identical|\bis\b")
-TOLERANCE_WORDS = re.compile(r"close|to within")
+EQUALITY_WORDS = re.compile(r"==|\s=\s|\bequal|\bsame\b|identical|\bis\b|\bare\b|match|agree",
+                            re.IGNORECASE)
+TOLERANCE_WORDS = re.compile(r"close|within|tolerance|atol|rtol", re.IGNORECASE)
 
 
 def close_verdict_labels(source: str) -> list[str]:
-    """The string pieces of each print() that shows an allclose/isclose verdict: one computed in
-    the call itself, or a name assigned from one earlier in the cell."""
+    """For each allclose/isclose verdict a print() shows (computed in the call, or a name whose
+    latest assignment above it in the cell computed one), the text printed just before it, back
+    to the previous argument (values formatted into an f-string count as text, as "{}")."""
     tree = ast.parse(source)
-    from_close = {name.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
-                  and CLOSE_CALL.search(ast.get_source_segment(source, node.value))
-                  for target in node.targets for name in ast.walk(target)
-                  if isinstance(name, ast.Name)}
+    assigned = sorted((node.lineno, target.id, bool(CLOSE_CALL.search(
+        ast.get_source_segment(source, node.value))))
+        for node in ast.walk(tree) if isinstance(node, ast.Assign | ast.AnnAssign)
+        and node.value is not None
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name))
+
+    def is_verdict(value, line):
+        if isinstance(value, ast.Name):
+            latest = [close for lineno, name, close in assigned
+                      if name == value.id and lineno < line]
+            return bool(latest) and latest[-1]
+        return bool(CLOSE_CALL.search(ast.unparse(value)))
+
     labels = []
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print"):
             continue
-        names = {name.id for name in ast.walk(node) if isinstance(name, ast.Name)}
-        if names & from_close or CLOSE_CALL.search(ast.get_source_segment(source, node)):
-            labels.append(" ".join(part.value for part in ast.walk(node)
-                                   if isinstance(part, ast.Constant)
-                                   and isinstance(part.value, str)))
+        text = ""
+        for arg in node.args:
+            for part in arg.values if isinstance(arg, ast.JoinedStr) else [arg]:
+                if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    text += part.value
+                    continue
+                value = part.value if isinstance(part, ast.FormattedValue) else part
+                if is_verdict(value, node.lineno):
+                    labels.append(text)
+                elif isinstance(part, ast.FormattedValue):
+                    text += "{}"
+                    continue
+                text = ""
     return labels
 
 
 def test_close_verdict_labels():
     assert close_verdict_labels('print("y == x:", torch.allclose(y, x))') == ["y == x:"]
-    assert close_verdict_labels('ok = torch.allclose(a, b)\nprint("same:", ok)') == ["same:"]
+    assert close_verdict_labels('ok = torch.allclose(a, b)\nprint(f"Same: {ok}")') == ["Same: "]
     assert close_verdict_labels('print("same:", torch.equal(a, b))') == []
+    assert close_verdict_labels(  # the text before each verdict, not the whole line
+        'print("same:", torch.equal(a, b), "| close:", torch.allclose(a, b))') == ["| close:"]
+    assert close_verdict_labels(  # the latest assignment decides
+        'ok = torch.allclose(a, b)\nok = torch.equal(a, b)\nprint("same:", ok)') == []
+    assert close_verdict_labels(  # a subscript is not a name assigned
+        'r[k] = torch.allclose(a, b)\nprint("k is", k)') == []
+    assert close_verdict_labels(  # values formatted into the label are part of it
+        'print(f"x {n} = y:", torch.allclose(x, y))') == ["x {} = y:"]
+    assert close_verdict_labels('ok = torch.isclose(a, b).all()\nprint(f"{n}: {ok}")') == [
+        "{}: "]
 
 
 def test_tolerance_verdicts_are_not_called_equality(nb):
@@ -226,7 +257,7 @@ def test_tolerance_verdicts_are_not_called_equality(nb):
              for label in close_verdict_labels(cell.source)
              if EQUALITY_WORDS.search(label) and not TOLERANCE_WORDS.search(label)]
     assert not wrong, (f"code cells print an allclose verdict as an equality: {wrong}; "
-                       "say 'allclose to' (or 'to within' a tolerance)")
+                       "say 'allclose to' (or name the tolerance)")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
