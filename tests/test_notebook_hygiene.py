@@ -156,6 +156,37 @@ def test_fences_start_their_lines(nb):
                     f"cell {index}: a fence after other text on its line: {line[:60]!r}")
 
 
+# CommonMark forbids a backtick in the info string of a backtick fence, so a directive such as
+# ```{admonition} The `bmm` case is no fence at all: the page shows it as raw text, with no
+# warning from the build. Such a title needs a colon fence, :::{admonition} The `bmm` case.
+BACKTICK_DIRECTIVE = re.compile(r"^\s*```+\{[^}]*\}.*`")
+
+
+def backtick_directives_with_backticks(text):
+    return [line for line in text.splitlines() if BACKTICK_DIRECTIVE.match(line)]
+
+
+def test_backtick_directive_finder():
+    assert backtick_directives_with_backticks("```{admonition} The `bmm` case\n:class: dropdown")
+    assert backtick_directives_with_backticks("  ````{note} see `x`")
+    assert not backtick_directives_with_backticks(":::{admonition} The `bmm` case")
+    assert not backtick_directives_with_backticks("```{admonition} The bmm case\n`x` here")
+    assert not backtick_directives_with_backticks("```python\nx = `a`")
+
+
+def test_directive_titles_in_backtick_fences_have_no_backticks(nb):
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            bad = backtick_directives_with_backticks(cell.source)
+            assert not bad, f"cell {index}: use a ::: fence for a title with code: {bad[0][:60]!r}"
+
+
+def test_pages_directive_titles_have_no_backticks():
+    for page in sorted((ROOT / "book").glob("*.md")):
+        bad = backtick_directives_with_backticks(page.read_text())
+        assert not bad, f"{page.name}: use a ::: fence for a title with code: {bad[0][:60]!r}"
+
+
 def test_kernel_is_python3(nb):
     assert nb.metadata.kernelspec.name == "python3"
 
