@@ -175,9 +175,10 @@ def test_imports_are_read_from_code_cells(tmp_path):
         new_code_cell("from matplotlib import pyplot as plt\nfrom . import local"),
         nbformat.v4.new_markdown_cell("import pandas"),
         new_code_cell("import torch.nn as nn"),
+        new_code_cell("!ls\nsame = (1\n        != 2)\nimport yaml"),   # "!=" continues a line
     ]), path)
     assert notebook_imports.notebook_imports(path) == {"os", "json", "numpy", "matplotlib",
-                                                       "torch"}
+                                                       "torch", "yaml"}
     modules = notebook_imports.modules([path])
     # the notebooks' imports, then the runner's (pytest, nbval, xdist) and those of the
     # scripts it runs (tools/execute.py: nbclient, nbformat, traitlets, zmq; tools/book.py: yaml)

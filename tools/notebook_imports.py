@@ -45,6 +45,12 @@ def _top_level_imports(source: str) -> set[str]:
     return names
 
 
+def _magic_or_shell(line: str) -> bool:
+    """An IPython magic (%) or shell line (!); a line continuing an expression with "!=" is not."""
+    start = line.lstrip()
+    return start.startswith(("%", "!")) and not start.startswith("!=")
+
+
 def notebook_imports(path: Path) -> set[str]:
     """The packages a notebook's code cells import (IPython magics and shell lines skipped)."""
     notebook = json.loads(path.read_text(encoding="utf-8"))
@@ -54,7 +60,7 @@ def notebook_imports(path: Path) -> set[str]:
             continue
         source = cell["source"]
         source = "".join(source) if isinstance(source, list) else source
-        lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+        lines = [line for line in source.splitlines() if not _magic_or_shell(line)]
         names |= _top_level_imports("\n".join(lines))
     return names
 
