@@ -288,8 +288,8 @@ def test_nvidia_smi_is_asked_about_the_gpu_torch_uses(gpu_bench, tmp_path, monke
     monkeypatch.setattr(gpu_bench, "mismatch_message", lambda device: "a stand-in message")
     record = gpu_bench.run(gpu_bench.torch.device("cuda:1"), [1000], [1000], 0.01)
     assert asked == ["00000001:AB:03.0"] * 2
-    assert record["nvidia_smi"] == {"before": {"clocks.sm": "clock 1"},
-                                    "after": {"clocks.sm": "clock 2"}}
+    assert record["nvidia_smi"]["before"] == {"clocks.sm": "clock 1"}
+    assert record["nvidia_smi"]["after"] == {"clocks.sm": "clock 2"}
     assert record["nvidia_smi_id"] == "00000001:AB:03.0"
     assert record["compute_capability"] == "9.0" and record["l2_cache_bytes"] == 60 * 2**20
     assert record["skipped_formats"] == {}

@@ -78,7 +78,13 @@ TF32_MIN_SPEEDUP = 1.5
 # What nvidia-smi reports about the driver, and the clocks and power that bound the measured rates.
 SMI_FIELDS = ("name", "pci.bus_id", "uuid", "driver_version", "pstate", "clocks.sm",
               "clocks.max.sm", "clocks.mem", "clocks.max.mem", "power.draw", "power.limit",
-              "power.default_limit", "power.max_limit", "temperature.gpu")
+              "power.default_limit", "power.max_limit", "temperature.gpu",
+              "clocks_event_reasons.active")
+# Sampled every SAMPLE_MS milliseconds while the sweep runs: the clocks and power the layers ran at.
+SAMPLED_FIELDS = ("clocks.sm", "power.draw")
+SAMPLE_MS = 200
+# A CUDA graph holds this many calls, so that one replay takes at least about this long.
+GRAPH_CALLS_MAX, GRAPH_REPLAY_SECONDS = 20, 0.02
 
 
 def flops(batch: int, in_features: int, out_features: int) -> int:
@@ -126,6 +132,100 @@ def nvidia_smi_state(gpu_id: str) -> dict | None:
     if state is None:
         state = {field: (query([field]) or {}).get(field) for field in SMI_FIELDS}
     return state
+
+
+def start_sampling(gpu_id: str, path: Path) -> subprocess.Popen | None:
+    """nvidia-smi printing SAMPLED_FIELDS every SAMPLE_MS ms into `path`, or None without it."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        with path.open("w", encoding="utf-8") as sink:
+            return subprocess.Popen(
+                ["nvidia-smi", f"--id={gpu_id}", "--query-gpu=" + ",".join(SAMPLED_FIELDS),
+                 "--format=csv,noheader,nounits", f"--loop-ms={SAMPLE_MS}"],
+                stdout=sink, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
+def stop_sampling(process: subprocess.Popen | None, path: Path) -> dict | None:
+    """Stop the sampler; summarise what it printed (see summarise_samples)."""
+    if process is None:
+        return None
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    return summarise_samples(path.read_text(encoding="utf-8", errors="replace"))
+
+
+def summarise_samples(text: str) -> dict:
+    """Lines of "SM clock MHz, power W" -> how many, and the range of each (lines that are not
+    two numbers, such as "[N/A]", are counted as unreadable)."""
+    clocks, powers, unreadable = [], [], 0
+    for line in text.splitlines():
+        parts = [part.strip() for part in line.split(",")]
+        try:
+            clock, power = (float(part) for part in parts)
+        except ValueError:
+            unreadable += 1
+            continue
+        clocks.append(clock)
+        powers.append(power)
+    summary = {"every_ms": SAMPLE_MS, "samples": len(clocks), "unreadable": unreadable}
+    if clocks:
+        summary.update({"sm_clock_mhz_min": min(clocks), "sm_clock_mhz_max": max(clocks),
+                        "power_w_min": min(powers), "power_w_max": max(powers)})
+    return summary
+
+
+def graph_seconds(layer: nn.Module, x: torch.Tensor, call_seconds: float) -> dict:
+    """The GPU's own time per `layer(x)`, without Python's and the launches' cost: calls captured
+    in a CUDA graph, the graph replayed between two CUDA events. Where the timed call is bound by
+    the host (small layers, small batches), this is far below it. Never raises: a failure is
+    recorded instead."""
+    device = x.device
+    calls = max(1, min(GRAPH_CALLS_MAX, int(GRAPH_REPLAY_SECONDS / max(call_seconds, 1e-9))))
+    try:
+        with torch.no_grad(), torch.cuda.device(device):
+            side = torch.cuda.Stream(device)          # warm-up off the default stream, as
+            side.wait_stream(torch.cuda.current_stream(device))   # capture requires
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    layer(x)
+            torch.cuda.current_stream(device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                for _ in range(calls):
+                    layer(x)
+            graph.replay()
+            torch.cuda.synchronize(device)
+            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+            replays = 5
+            start.record()
+            for _ in range(replays):
+                graph.replay()
+            end.record()
+            end.synchronize()
+            seconds = start.elapsed_time(end) / 1e3 / (replays * calls)
+            del graph
+        return {"device_seconds": seconds, "graph_calls": calls}
+    except Exception as error:  # recorded, not fatal: the timed call is the main figure
+        return {"device_seconds": None, "graph_error": f"{type(error).__name__}: {error}"}
+
+
+def row_kernels(device: torch.device, row: dict) -> list[str] | str:
+    """The CUDA kernels one row's `layer(x)` runs, under the matmul setting it was timed with."""
+    dtype = torch.bfloat16 if row["format"] == "bfloat16" else torch.float32
+    torch.set_float32_matmul_precision("high" if row["format"] == "tf32" else "highest")
+    try:
+        layer = nn.Linear(row["in_features"], row["out_features"], device=device, dtype=dtype)
+        x = torch.randn(row["batch"], row["in_features"], device=device, dtype=dtype)
+        with torch.no_grad(), torch.cuda.device(device):
+            return cuda_kernels(lambda: layer(x))
+    except Exception as error:  # recorded, not fatal
+        return f"unavailable: {type(error).__name__}: {error}"
 
 
 def mismatch_message(device: torch.device) -> str:
@@ -226,6 +326,10 @@ def measure(device, fmt, batch, features, min_run_time):
     timing = {"seconds": measurement.median, "blocks": blocks,
               "calls_per_block": measurement.number_per_run,
               "iqr_seconds": measurement.iqr if blocks >= 4 else None}
+    if device.type == "cuda":
+        # The GPU's own time per call, which the timed call exceeds when Python and the
+        # launches take longer than the kernel.
+        timing.update(graph_seconds(layer, x, measurement.median))
     return timing, settings
 
 
@@ -400,6 +504,8 @@ def run(device: torch.device, batches, sizes, min_run_time) -> dict:
     capability = torch.cuda.get_device_capability(device) if cuda else None
     peaks = peak_for(name)
     state_before = nvidia_smi_state(gpu_id) if cuda else None
+    samples_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"gpu-bench-smi-{os.getpid()}.csv"
+    sampler = start_sampling(gpu_id, samples_file) if cuda else None
     default_settings = matmul_settings()
     skipped = formats_for(device, capability)
     rows = []
@@ -421,9 +527,17 @@ def run(device: torch.device, batches, sizes, min_run_time) -> dict:
                 })
                 print(f"{fmt:>9} N={batch:>6} features={features:>6}: {tflops:8.2f} TFLOP/s",
                       flush=True)
+    # Right after the last timed product, while the clocks are still those of the sweep.
+    state_after = nvidia_smi_state(gpu_id) if cuda else None
+    during = stop_sampling(sampler, samples_file)
+    samples_file.unlink(missing_ok=True)
     if cuda:
         restore_matmul_settings(default_settings)
     inputs = tf32_inputs(device)  # after the timings: it uses the profiler
+    if cuda:  # which kernels each row ran (a small batch may not run a tensor-core kernel)
+        for row in rows:
+            row["kernels"] = row_kernels(device, row)
+        restore_matmul_settings(default_settings)
     if inputs is not None:
         print(f"TF32 inputs: nearest to {inputs['nearest']} "
               f"({inputs['relative_errors']})", flush=True)
@@ -458,10 +572,11 @@ def run(device: torch.device, batches, sizes, min_run_time) -> dict:
         "tf32_check": check,
         # Does TF32 keep its inputs' first 10 mantissa bits, or round them? (Chapter 5 asks.)
         "tf32_inputs": inputs,
-        # Clocks and power before the sweep and right after it (under load, the clocks it ran at).
+        # Clocks and power before the sweep and right after its last timed product, and the
+        # range of the SM clock and the power sampled while it ran.
         # Which GPU nvidia-smi was asked about (its PCI bus ID; see smi_id).
         "nvidia_smi_id": gpu_id,
-        "nvidia_smi": ({"before": state_before, "after": nvidia_smi_state(gpu_id)}
+        "nvidia_smi": ({"before": state_before, "after": state_after, "during": during}
                        if cuda else None),
     }
 
