@@ -319,6 +319,12 @@ def measure(device, fmt, batch, features, min_run_time):
     # The Timer's clock synchronises the *current* device only: make the measured one current.
     current = torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
     with torch.no_grad(), current:
+        # Warm up first (memory, kernel choice): a slow first call would make the Timer settle
+        # on blocks of one call, each paying for a synchronisation.
+        for _ in range(3):
+            layer(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         timer = benchmark.Timer(stmt="layer(x)", globals={"layer": layer, "x": x})
         measurement = timer.blocked_autorange(min_run_time=min_run_time)
     blocks = len(measurement.raw_times)
