@@ -203,6 +203,23 @@ def test_nvidia_smi_fields_survive_a_driver_that_rejects_one(gpu_bench, tmp_path
 
 
 @pytest.mark.gpu_tools  # runs the script: make test-tools
+def test_sampled_clocks_and_power_are_summarised(gpu_bench):
+    """nvidia-smi's samples during the sweep: ranges of the readable lines, the rest counted."""
+    text = "1980, 612.25\n[N/A], [N/A]\n1485, 700.5\n1170, 80.9\n"
+    summary = gpu_bench.summarise_samples(text)
+    assert summary == {"every_ms": gpu_bench.SAMPLE_MS, "samples": 3, "unreadable": 1,
+                       "sm_clock_mhz_min": 1170.0, "sm_clock_mhz_max": 1980.0,
+                       "power_w_min": 80.9, "power_w_max": 700.5}
+    assert gpu_bench.summarise_samples("") == {"every_ms": gpu_bench.SAMPLE_MS, "samples": 0,
+                                               "unreadable": 0}
+
+
+def test_without_nvidia_smi_nothing_is_sampled(gpu_bench, tmp_path, monkeypatch):
+    monkeypatch.setattr(gpu_bench.shutil, "which", lambda name: None)
+    assert gpu_bench.start_sampling("0", tmp_path / "samples.csv") is None
+    assert gpu_bench.stop_sampling(None, tmp_path / "samples.csv") is None
+
+
 def test_quick_run_on_cpu_writes_what_the_chapter_reads(gpu_bench, tmp_path):
     out = tmp_path / "gpu-linear.json"
     result = subprocess.run(
