@@ -10,7 +10,9 @@ TF32 and bfloat16, converts each time to TFLOP/s with 2 * N * in * out floating-
 per call, and relates it to the GPU's published dense peak for that number format. It also
 records what decides those numbers (the device, its compute capability and L2 cache size, its
 clocks and power limit as nvidia-smi reports them, the TF32 setting as read back, the torch and
-CUDA versions), the date, and the real text of the device-mismatch error, then writes one JSON
+CUDA versions), the date, and the real text of the device-mismatch error; on a GPU also, for
+each row, the GPU's own time per call (calls replayed from a CUDA graph) and the kernels it runs,
+and nvidia-smi's clock and power sampled while the sweep runs. It then writes one JSON
 file (by default book/data/gpu-linear.json). It needs nothing but PyTorch (nvidia-smi is used
 when present).
 """
@@ -26,6 +28,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -510,7 +513,7 @@ def run(device: torch.device, batches, sizes, min_run_time) -> dict:
     capability = torch.cuda.get_device_capability(device) if cuda else None
     peaks = peak_for(name)
     state_before = nvidia_smi_state(gpu_id) if cuda else None
-    samples_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"gpu-bench-smi-{os.getpid()}.csv"
+    samples_file = Path(tempfile.gettempdir()) / f"gpu-bench-smi-{os.getpid()}.csv"
     sampler = start_sampling(gpu_id, samples_file) if cuda else None
     default_settings = matmul_settings()
     skipped = formats_for(device, capability)
